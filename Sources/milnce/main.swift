@@ -1,0 +1,2 @@
+import MILNCE
+print("milnce")
