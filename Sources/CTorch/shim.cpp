@@ -253,6 +253,13 @@ CTStatus ct_tensor_set_grad(CTTensor *tensor, const CTTensor *gradient) {
     })
 }
 
+CTStatus ct_tensor_set_data(CTTensor *tensor, const CTTensor *data) {
+    CT_GUARD({
+        auto &variable = const_cast<at::Tensor &>(unwrap(tensor));
+        variable.set_data(unwrap(data));
+    })
+}
+
 CTStatus ct_backward(CTTensor *const *roots, const CTTensor *const *gradients, int64_t count,
                      bool retain_graph) {
     CT_GUARD({

@@ -295,6 +295,16 @@ extension Tensor {
     public func addInPlace(_ other: Tensor, alpha: Double = 1) throws -> Tensor {
         try dispatchTensor("aten::add_", "Tensor", [.tensor(self), .tensor(other), .double(alpha)])
     }
+    /// `self + value`, in place (an integer scalar: keeps integer dtypes).
+    @discardableResult
+    public func addInPlace(_ value: Int) throws -> Tensor {
+        try dispatchTensor("aten::add_", "Scalar", [.tensor(self), .int(value)])
+    }
+    /// `self + value`, in place.
+    @discardableResult
+    public func addInPlace(_ value: Double) throws -> Tensor {
+        try dispatchTensor("aten::add_", "Scalar", [.tensor(self), .double(value)])
+    }
     /// `self * other`, in place.
     @discardableResult
     public func multiplyInPlace(_ other: Tensor) throws -> Tensor {

@@ -101,6 +101,9 @@ CTStatus ct_tensor_set_requires_grad(CTTensor *tensor, bool requires_grad);
 CTStatus ct_tensor_grad(const CTTensor *tensor, CTTensor **result);
 /// Replaces the gradient (NULL clears it).
 CTStatus ct_tensor_set_grad(CTTensor *tensor, const CTTensor *gradient);
+/// Replaces the data of `tensor` with that of `data`, keeping its identity and autograd state
+/// (as Python's `param.data = data`): used to move or convert a module's parameters in place.
+CTStatus ct_tensor_set_data(CTTensor *tensor, const CTTensor *data);
 /// Runs backward from `count` roots; `gradients` may be NULL or hold NULL entries (implicit 1).
 CTStatus ct_backward(CTTensor *const *roots, const CTTensor *const *gradients, int64_t count,
                      bool retain_graph);
