@@ -1,0 +1,37 @@
+import Foundation
+
+/// Memory figures of this process, read from `/proc/self/status`.
+public enum ResourceUsage {
+    /// Resident memory now, in bytes (VmRSS).
+    public static var residentBytes: Int { statusField("VmRSS:") }
+
+    /// Peak resident memory since start or the last `resetPeak()`, in bytes (VmHWM).
+    public static var peakResidentBytes: Int { statusField("VmHWM:") }
+
+    /// Resets the peak resident memory to the current value (Linux `clear_refs` 5).
+    public static func resetPeak() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    private static func statusField(_ name: String) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.count >= 2, let kilobytes = Int(fields[1]) { return kilobytes * 1024 }
+        }
+        return 0
+    }
+}
+
+/// Formats a byte count as MiB or GiB.
+public func formatBytes(_ bytes: Int) -> String {
+    let mebibytes = Double(bytes) / 1_048_576
+    return mebibytes >= 1024 ? String(format: "%.2f GiB", mebibytes / 1024) : String(format: "%.0f MiB", mebibytes)
+}
+
+/// A monotonic clock in seconds.
+public func monotonicSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+}

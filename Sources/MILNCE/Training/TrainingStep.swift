@@ -1,0 +1,160 @@
+import Foundation
+import Torch
+
+/// The arithmetic precision of the forward pass.
+public enum Precision: String, Sendable, CaseIterable {
+    /// Float32 everywhere (the reference's behaviour).
+    case fp32
+    /// Autocast: convolutions and matrix products in bfloat16, the loss and the optimiser in float32.
+    case bf16
+}
+
+/// One MIL-NCE training step, as the reference's `TrainOneBatch`: embeddings of the clips and of
+/// their K candidate captions, all-gathered across ranks (each rank's backward flows only into its
+/// own rows), the MIL-NCE loss, backward, gradients averaged across ranks, an optimiser step and a
+/// schedule step.
+public final class TrainingStep {
+    public let model: MILNCEModel
+    public let optimizer: Optimizer
+    public var schedule: CosineSchedule
+    /// The process group, or nil for a single process.
+    public let group: ProcessGroup?
+    /// Where the model lives.
+    public let device: Device
+    public let precision: Precision
+    /// Whether clips are fed in channels_last_3d layout (with the weights converted likewise).
+    public let channelsLast: Bool
+    /// Forward passes per step on this rank, each over a slice of the batch with its own BatchNorm
+    /// statistics, and gradients divided by their number: one process then computes exactly what
+    /// as many ranks would (the reference's per-GPU BatchNorm and gradient averaging).
+    public let microBatches: Int
+
+    public init(model: MILNCEModel, optimizer: Optimizer, schedule: CosineSchedule, group: ProcessGroup?,
+                device: Device, precision: Precision = .fp32, channelsLast: Bool = false, microBatches: Int = 1) {
+        self.model = model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.group = group
+        self.device = device
+        self.precision = precision
+        self.channelsLast = channelsLast
+        self.microBatches = max(1, microBatches)
+    }
+
+    /// The result of a step.
+    public struct Outcome {
+        /// The MIL-NCE loss over the gathered batch.
+        public var loss: Double
+        /// The learning rate the optimiser used.
+        public var learningRate: Double
+    }
+
+    /// Moves a uint8 `B x 3 x T x S x S` batch to the device as float in [0, 1] (as the reference:
+    /// `video.float() / 255`).
+    public func prepareVideo(_ video: Tensor) throws -> Tensor {
+        var clips = try video.to(device, nonBlocking: video.device == .cpu && device.isCUDA).to(.float32) / 255
+        if channelsLast { clips = try clips.contiguous(.channelsLast3d) }
+        return clips
+    }
+
+    /// Moves a `B x K x W` (or `B·K x W`) int64 token batch to the device as `B·K x W`.
+    public func prepareText(_ text: Tensor) throws -> Tensor {
+        let rows = try text.to(device, nonBlocking: text.device == .cpu && device.isCUDA)
+        return try rows.reshaped([-1, rows.shape.last ?? 0])
+    }
+
+    /// Embeddings of this rank's clips and captions (micro-batched as configured).
+    public func embed(video: Tensor, text: Tensor) throws -> (video: Tensor, text: Tensor) {
+        let forward = {
+            let clipCount = video.shape[0]
+            guard clipCount % self.microBatches == 0 else {
+                throw ModelError.badInput("batch of \(clipCount) clips does not split into \(self.microBatches) micro-batches")
+            }
+            if self.microBatches == 1 { return (try self.model.video(video), try self.model.text(text)) }
+            let videoParts = try video.chunked(self.microBatches)
+            let textParts = try text.chunked(self.microBatches)
+            let videos = try videoParts.map { try self.model.video($0) }
+            let texts = try textParts.map { try self.model.text($0) }
+            return (try Tensor.cat(videos), try Tensor.cat(texts))
+        }
+        let (videoEmbedding, textEmbedding) = precision == .bf16
+            ? try withAutocast(on: device, dtype: .bfloat16, forward)
+            : try forward()
+        return (try videoEmbedding.to(.float32), try textEmbedding.to(.float32))
+    }
+
+    /// All ranks' rows in rank order; the gradient of the result reaches only this rank's rows.
+    public func gatherAcrossRanks(_ local: Tensor) throws -> Tensor {
+        guard let group, group.size > 1 else { return local }
+        var parts = try withoutGrad { try group.allGather(local.detach()) }
+        parts[group.rank] = local
+        return try Tensor.cat(parts, dimension: 0)
+    }
+
+    /// Runs one step on a batch (`video` uint8 `B x 3 x T x S x S`, `text` int64 `B x K x W`).
+    /// Throws `TrainingError.nonFiniteLoss` before any update if the loss is NaN or infinite.
+    public func run(video: Tensor, text: Tensor) throws -> Outcome {
+        model.train()
+        let clips = try prepareVideo(video)
+        let tokens = try prepareText(text)
+        try optimizer.zeroGrad()
+        let (localVideo, localText) = try embed(video: clips, text: tokens)
+        let loss = try milNCELoss(video: gatherAcrossRanks(localVideo), text: gatherAcrossRanks(localText))
+        let lossValue = try loss.item()
+        guard lossValue.isFinite else {
+            throw TrainingError.nonFiniteLoss(step: schedule.stepsTaken, value: lossValue)
+        }
+        try (microBatches > 1 ? loss / Double(microBatches) : loss).backward()
+        try averageGradients()
+        let learningRate = schedule.learningRate
+        optimizer.learningRate = learningRate
+        try optimizer.step()
+        schedule.step()
+        return Outcome(loss: lossValue, learningRate: learningRate)
+    }
+
+    /// Averages the gradients across ranks with one all-reduce over a flat buffer (as DDP).
+    func averageGradients() throws {
+        guard let group, group.size > 1 else { return }
+        let gradients = optimizer.parameters.compactMap { $0.requiresGrad ? $0.grad : nil }
+        guard !gradients.isEmpty else { return }
+        try withoutGrad {
+            let flat = try Tensor.cat(gradients.map { try $0.reshaped([-1]) })
+            try group.allReduce([flat], .sum)
+            try flat.divideInPlace(Double(group.size))
+            var offset = 0
+            for gradient in gradients {
+                let count = gradient.count
+                try gradient.copy(from: flat.narrow(0, start: offset, length: count).view(gradient.shape))
+                offset += count
+            }
+        }
+    }
+
+    /// Copies rank 0's parameters and buffers to every rank (as DDP does at start).
+    public func broadcastParameters() throws {
+        guard let group, group.size > 1 else { return }
+        try withoutGrad {
+            try group.broadcast(model.stateDict().map(\.tensor), from: 0)
+        }
+    }
+}
+
+/// Failures of a training run.
+public enum TrainingError: Error, CustomStringConvertible {
+    /// The loss became NaN or infinite.
+    case nonFiniteLoss(step: Int, value: Double)
+    /// A configuration that cannot run, found before any work starts.
+    case invalidConfiguration(String)
+    /// Another rank failed or stopped answering.
+    case rankFailure(String)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let step, let value):
+            "the loss is \(value) at step \(step); stopping (the last checkpoint is kept)"
+        case .invalidConfiguration(let message): message
+        case .rankFailure(let message): message
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import MILNCE
+import Torch
+
+/// `milnce`: train and evaluate MIL-NCE video-text models.
+@main
+struct MILNCECommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "milnce",
+        abstract: "Learn video and text representations from instructional videos with MIL-NCE (S3D-G + word2vec).",
+        discussion: "Run `milnce <command> --help` for each command's options.",
+        version: "0.1.0 (libtorch \(Runtime.torchVersion))",
+        subcommands: [BenchCommand.self]
+    )
+}
+
+/// Options shared by commands that run the network.
+struct DeviceOptions: ParsableArguments {
+    @Option(help: "Device: cpu, cuda or cuda:N (default: cuda:0 when a GPU is present, else cpu).")
+    var device: String?
+
+    @Option(help: "CPU threads for libtorch (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let device, Device(device) == nil {
+            throw ValidationError("--device must be cpu, cuda or cuda:N, got '\(device)'")
+        }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// The device to use; fails clearly when CUDA is asked for and absent.
+    func resolve() throws -> Device {
+        if let threads { Runtime.threadCount = threads }
+        guard let device else { return .best }
+        let chosen = Device(device)!
+        if case .cuda(let index) = chosen, index >= Runtime.cudaDeviceCount {
+            throw ValidationError("--device \(device): this machine has \(Runtime.cudaDeviceCount) CUDA device(s)")
+        }
+        return chosen
+    }
+}

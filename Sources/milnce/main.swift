@@ -1,2 +1,0 @@
-import MILNCE
-print("milnce")
