@@ -96,11 +96,11 @@ public func runProcess(_ executable: URL, _ arguments: [String], environment: [S
     process.standardError = error
     try process.run()
     // Read both pipes concurrently so that neither fills up and blocks the child.
-    var errorData = Data()
+    let errorData = DataBox()
     let group = DispatchGroup()
     group.enter()
     DispatchQueue.global().async {
-        errorData = error.fileHandleForReading.readDataToEndOfFile()
+        errorData.data = error.fileHandleForReading.readDataToEndOfFile()
         group.leave()
     }
     let outputData = output.fileHandleForReading.readDataToEndOfFile()
@@ -108,7 +108,12 @@ public func runProcess(_ executable: URL, _ arguments: [String], environment: [S
     process.waitUntilExit()
     return ProcessOutput(status: process.terminationStatus,
                          standardOutput: String(decoding: outputData, as: UTF8.self),
-                         standardError: String(decoding: errorData, as: UTF8.self))
+                         standardError: String(decoding: errorData.data, as: UTF8.self))
+}
+
+/// Bytes written by one thread and read by another after a `DispatchGroup` wait.
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }
 
 /// Runs a Python script with the project's interpreter; throws when Python is missing or the
