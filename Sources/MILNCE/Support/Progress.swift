@@ -1,0 +1,79 @@
+import Foundation
+
+/// A one-line progress display for long work (training epochs, evaluation, index building).
+///
+/// On a terminal it redraws one line in place, at most a few times a second; when output is a
+/// file or a pipe it prints a plain line every `plainInterval` seconds instead, so logs stay short.
+public final class ProgressDisplay: @unchecked Sendable {
+    private let title: String
+    private let total: Int
+    private let startTime = monotonicSeconds()
+    private var lastDraw = 0.0
+    private let interactive: Bool
+    private let plainInterval: Double
+    private let lock = NSLock()
+    private var finished = false
+
+    /// A display for `total` units of work (0 when unknown).
+    public init(_ title: String, total: Int, plainInterval: Double = 30, interactive: Bool? = nil) {
+        self.title = title
+        self.total = total
+        self.plainInterval = plainInterval
+        self.interactive = interactive ?? (isatty(STDERR_FILENO) != 0)
+    }
+
+    /// Reports that `done` units are complete, with an optional status text (e.g. the loss).
+    public func update(_ done: Int, status: String = "") {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !finished else { return }
+        let now = monotonicSeconds()
+        let interval = interactive ? 0.2 : plainInterval
+        guard now - lastDraw >= interval || done == total else { return }
+        lastDraw = now
+        let line = render(done, status: status, now: now)
+        if interactive {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+        } else {
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+    }
+
+    /// Ends the display with a final line.
+    public func finish(_ status: String = "") {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !finished else { return }
+        finished = true
+        let line = render(total, status: status, now: monotonicSeconds())
+        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+    }
+
+    private func render(_ done: Int, status: String, now: Double) -> String {
+        let elapsed = now - startTime
+        var parts = [title]
+        if total > 0 {
+            let fraction = min(1, Double(done) / Double(total))
+            let width = 24
+            let filled = Int(fraction * Double(width))
+            parts.append("[" + String(repeating: "=", count: filled) + String(repeating: " ", count: width - filled) + "]")
+            parts.append("\(done)/\(total)")
+            if done > 0 && done < total {
+                parts.append("eta " + formatDuration(elapsed / Double(done) * Double(total - done)))
+            }
+        } else {
+            parts.append("\(done)")
+        }
+        parts.append(formatDuration(elapsed))
+        if !status.isEmpty { parts.append(status) }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// `h:mm:ss` or `m:ss`.
+public func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "?" }
+    let total = Int(seconds.rounded())
+    let (hours, minutes, secs) = (total / 3600, (total % 3600) / 60, total % 60)
+    return hours > 0 ? String(format: "%d:%02d:%02d", hours, minutes, secs) : String(format: "%d:%02d", minutes, secs)
+}
