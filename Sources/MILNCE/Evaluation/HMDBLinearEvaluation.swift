@@ -84,6 +84,7 @@ public enum LinearEvaluationError: Error, CustomStringConvertible, Equatable {
     /// Training or applying the classifier failed.
     case classifier(split: Int, LinearSVMError)
 
+    /// What failed, on what, and why.
     public var description: String {
         switch self {
         case let .featureShapeMismatch(valueCount, windowCount, featureCount):

@@ -75,6 +75,7 @@ public enum LinearSVMError: Error, CustomStringConvertible, Equatable {
     /// LIBLINEAR returned no model.
     case trainingFailed
 
+    /// What failed, on what, and why.
     public var description: String {
         switch self {
         case .emptyTrainingSet:
@@ -114,8 +115,14 @@ public enum LinearSVMError: Error, CustomStringConvertible, Equatable {
 /// `classes[1]`, as in scikit-learn.
 ///
 /// The samples are given to LIBLINEAR grouped by class in sorted label order (stably), which is
-/// the order scikit-learn's bundled LIBLINEAR trains on.
-public final class LinearSVM {
+/// the order scikit-learn's bundled LIBLINEAR trains on. Where the optimisation converges tightly
+/// (overlapping classes, or the dual solver) decision values agree with scikit-learn's to about
+/// 1e-4; on separable data with a large `C` the primal solver stops early, and LIBLINEAR 2.3's
+/// trust-region steps (preconditioned conjugate gradients) differ from those of scikit-learn's
+/// bundled copy, so the two stop at different nearby solutions.
+///
+/// A model may be used from several threads: prediction only reads it.
+public final class LinearSVM: @unchecked Sendable {
     /// The distinct training labels, ascending.
     public let classes: [Int]
     /// The number of features per sample (without the intercept's constant feature).

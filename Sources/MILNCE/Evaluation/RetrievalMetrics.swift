@@ -11,6 +11,7 @@ public enum RetrievalMetricsError: Error, CustomStringConvertible, Equatable {
     /// More queries than candidates: some queries have no true match on the diagonal.
     case moreQueriesThanCandidates(rows: Int, columns: Int)
 
+    /// What failed, on what, and why.
     public var description: String {
         switch self {
         case let .shapeMismatch(valueCount, rows, columns):

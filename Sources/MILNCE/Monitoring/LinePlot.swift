@@ -107,6 +107,7 @@ public enum PlotError: Error, CustomStringConvertible, Equatable {
     /// The image is too small for the panels, or too large.
     case invalidSize(width: Int, height: Int, panelCount: Int)
 
+    /// What failed, on what, and why.
     public var description: String {
         switch self {
         case .noPanels:

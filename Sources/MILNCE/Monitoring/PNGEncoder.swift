@@ -7,6 +7,7 @@ public enum PNGEncodingError: Error, CustomStringConvertible, Equatable {
     /// The pixel buffer does not hold `width × height × 3` bytes.
     case pixelCountMismatch(byteCount: Int, width: Int, height: Int)
 
+    /// What failed, on what, and why.
     public var description: String {
         switch self {
         case let .invalidSize(width, height):

@@ -33,10 +33,13 @@ public struct RGBImage: Equatable, Sendable {
     /// `width × height × 3` bytes, row-major, red first.
     public private(set) var pixels: [UInt8]
 
-    /// A `width × height` image filled with `background`. Negative sizes count as zero.
+    /// A `width × height` image filled with `background`. Negative sizes count as zero, and a
+    /// size whose byte count overflows `Int` gives an empty image.
     public init(width: Int, height: Int, background: RGBColor = .white) {
-        self.width = max(0, width)
-        self.height = max(0, height)
+        let (pixelCount, overflow) = max(0, width).multipliedReportingOverflow(by: max(0, height))
+        let valid = !overflow && !pixelCount.multipliedReportingOverflow(by: 3).overflow
+        self.width = valid ? max(0, width) : 0
+        self.height = valid ? max(0, height) : 0
         var pixels = [UInt8](repeating: 0, count: self.width * self.height * 3)
         for index in stride(from: 0, to: pixels.count, by: 3) {
             pixels[index] = background.red

@@ -28,6 +28,7 @@ public enum TensorBoardError: Error, CustomStringConvertible, Equatable {
     /// A record's data is not an `Event` message.
     case malformedEvent(path: String, offset: Int, reason: String)
 
+    /// What failed, on what, and why.
     public var description: String {
         switch self {
         case let .cannotCreateDirectory(path, reason):

@@ -41,7 +41,7 @@ enum EvaluationOracle {
 // MARK: - Seeded randomness
 
 /// A small seeded generator (SplitMix64), so generated test data is the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
+struct EvaluationTestRandom: RandomNumberGenerator {
     private var state: UInt64
 
     init(seed: UInt64) { state = seed }

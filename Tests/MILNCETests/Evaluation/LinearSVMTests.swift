@@ -44,7 +44,7 @@ private struct BlobProblem: CustomTestStringConvertible, Sendable {
 
     /// Training features, training labels, test features.
     func generate() -> (train: [Float], labels: [Int], test: [Float]) {
-        var random = SeededGenerator(seed: seed)
+        var random = EvaluationTestRandom(seed: seed)
         // Labels are spread non-contiguously so that label order and class index differ.
         let labelValues = (0..<classCount).map { $0 * 3 - 7 }
         let centres = (0..<classCount).map { _ in
@@ -147,6 +147,23 @@ struct LinearSVMTests {
         print("LinearSVM vs scikit-learn on separable data (primal): prediction agreement \(agreement), "
             + "max |decision difference| = \(difference)")
         #expect(agreement >= 0.97)
+    }
+
+    @Test("the automatic solver is scikit-learn's dual=\"auto\"")
+    func automaticSolver() throws {
+        let shapes = [(9, 10), (10, 10), (11, 10), (1, 1024), (40000, 1024)]
+        let script = """
+        import json
+        from sklearn.svm._classes import _validate_dual_parameter
+        class Shape:
+            def __init__(self, shape): self.shape = shape
+        shapes = \(shapes.map { [$0.0, $0.1] })
+        print(json.dumps([bool(_validate_dual_parameter('auto', 'squared_hinge', 'l2', 'ovr', Shape(tuple(s))))
+                          for s in shapes]))
+        """
+        let dual = try #require(try EvaluationOracle.json(script) as? [Bool])
+        #expect(shapes.map { LinearSVMSolver.automatic.resolved(sampleCount: $0.0, featureCount: $0.1) == .dual } == dual)
+        #expect(LinearSVMSolver.primal.resolved(sampleCount: 1, featureCount: 100) == .primal)
     }
 
     @Test("weights and intercepts give the decision values")

@@ -192,7 +192,7 @@ struct LinePlotTests {
 
     @Test("a training report PNG decodes to the rendered pixels")
     func pngOfPlot() throws {
-        var random = SeededGenerator(seed: 77)
+        var random = EvaluationTestRandom(seed: 77)
         let steps = (0..<500).map { Double($0 * 20) }
         let loss = steps.map { 6 * Foundation.exp(-$0 / 3000) + 0.2 * Double.random(in: 0..<1, using: &random) }
         let epochs = (0..<12).map(Double.init)
@@ -207,7 +207,7 @@ struct LinePlotTests {
         let rendering = try LinePlot.render(panels: panels, width: 900, height: 700)
         let png = try LinePlot.renderPNG(panels: panels, width: 900, height: 700)
         #expect(png == (try PNGEncoder.encode(rendering.image)))
-        let (report, pixels) = try decodeWithPython(png)
+        let (report, pixels) = try decodePNGWithPython(png)
         #expect(report["size"] as? [Int] == [900, 700])
         #expect(pixels == rendering.image.pixels)
     }

@@ -40,7 +40,7 @@ print(json.dumps({'chunks': chunks, 'mode': image.mode, 'size': list(image.size)
 """
 
 /// Decodes `png` in Python and returns what it reported and the decoded RGB bytes.
-func decodeWithPython(_ png: [UInt8]) throws -> (report: [String: Any], pixels: [UInt8]) {
+func decodePNGWithPython(_ png: [UInt8]) throws -> (report: [String: Any], pixels: [UInt8]) {
     let directory = try TestEnvironment.temporaryDirectory("png")
     defer { try? FileManager.default.removeItem(at: directory) }
     let input = directory.appendingPathComponent("image.png")
@@ -61,7 +61,7 @@ private struct ImageCase: CustomTestStringConvertible, Sendable {
 
     func make() -> RGBImage {
         var image = RGBImage(width: width, height: height, background: RGBColor(red: 250, green: 250, blue: 250))
-        var random = SeededGenerator(seed: UInt64(width * 7919 + height))
+        var random = EvaluationTestRandom(seed: UInt64(width * 7919 + height))
         for y in 0..<height {
             for x in 0..<width {
                 switch name {
@@ -100,7 +100,7 @@ struct PNGEncoderTests {
     fileprivate func decodesExactly(_ testCase: ImageCase) throws {
         let image = testCase.make()
         let png = try PNGEncoder.encode(image, compression: testCase.compression)
-        let (report, pixels) = try decodeWithPython(png)
+        let (report, pixels) = try decodePNGWithPython(png)
         #expect(report["chunks"] as? [String] == ["IHDR", "IDAT", "IEND"])
         #expect(report["mode"] as? String == "RGB")
         #expect(report["size"] as? [Int] == [testCase.width, testCase.height])
