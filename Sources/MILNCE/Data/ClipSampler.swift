@@ -208,8 +208,14 @@ public struct ClipSampler: Sendable {
     /// toward zero (`int()`).
     public static func clipBounds(startSeconds: Double, endSeconds: Double, minTimeSeconds: Double,
                                   caption: Int = 0) throws -> (start: Int, end: Int) {
-        for value in [startSeconds, endSeconds] where !(value.isFinite && abs(value) < CaptionFile.largestSeconds) {
-            throw ClipSamplingError(video: nil, reason: .invalidTime(caption: caption, seconds: value))
+        guard minTimeSeconds.isFinite && abs(minTimeSeconds) < 1e12 else {
+            throw ClipSamplingError(video: nil, reason: .invalidOptions("minTimeSeconds must be finite"))
+        }
+        guard startSeconds.isFinite && abs(startSeconds) < CaptionFile.largestSeconds else {
+            throw ClipSamplingError(video: nil, reason: .invalidTime(caption: caption, seconds: startSeconds))
+        }
+        guard endSeconds.isFinite && abs(endSeconds) < CaptionFile.largestSeconds else {
+            throw ClipSamplingError(video: nil, reason: .invalidTime(caption: caption, seconds: endSeconds))
         }
         var start = startSeconds
         var end = endSeconds
@@ -219,16 +225,15 @@ public struct ClipSampler: Sendable {
             start = shifted > 0 ? shifted : 0
             end = start + minTimeSeconds
         }
-        for value in [start, end] where !(value.isFinite && abs(value) < 9e18) {
-            throw ClipSamplingError(video: nil, reason: .invalidTime(caption: caption, seconds: value))
-        }
+        // Both are finite and below 2^53 + |minTime| here, so the conversions cannot trap.
         return (Int(start), Int(end))
     }
 
     /// The seek positions: `start ... int(max(start, end - clipSeconds))`.
     public static func seekRange(clipStart: Int, clipEnd: Int, clipSeconds: Double) -> ClosedRange<Int> {
         let latest = Double(clipEnd) - clipSeconds
-        let upper = latest > Double(clipStart) ? Int(latest) : clipStart
+        // NaN compares false, as in Python's max(); the clamp keeps the conversion in range.
+        let upper = latest > Double(clipStart) ? Int(min(latest, 9.0e18)) : clipStart
         return clipStart...max(clipStart, upper)
     }
 }

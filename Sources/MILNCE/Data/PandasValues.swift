@@ -125,6 +125,7 @@ public enum PandasValues {
             }
         }
         // pandas' fallback compares the whole field, without trimming.
+        guard bytes.count >= 3 && bytes.count <= 9 else { return nil }
         let word = String(decoding: bytes, as: UTF8.self).lowercased()
         switch word {
         case "inf", "+inf", "infinity", "+infinity": return .infinity

@@ -57,12 +57,13 @@ public enum PythonUnicode {
         let count = bytes.count
         var index = 0
         var wordStart = -1
+        let asciiTable = asciiWordOrApostropheBits
         while index < count {
             let byte = bytes[index]
             let inWord: Bool
             let length: Int
             if byte < 0x80 {
-                inWord = asciiWordTable[Int(byte)] || byte == UInt8(ascii: "'")
+                inWord = (byte < 64 ? asciiTable.low >> UInt64(byte) : asciiTable.high >> UInt64(byte - 64)) & 1 != 0
                 length = 1
             } else {
                 let (value, scalarLength) = decodeScalar(bytes, at: index)
@@ -223,6 +224,15 @@ public enum PythonUnicode {
     }
 
     private static let asciiWordTable: [Bool] = (0..<128).map { computeIsWordCharacter(UInt32($0)) }
+
+    /// `[\w']` for ASCII, one bit per byte value (0..<64, 64..<128).
+    private static let asciiWordOrApostropheBits: (low: UInt64, high: UInt64) = {
+        var bits: (low: UInt64, high: UInt64) = (0, 0)
+        for byte in 0..<128 where computeIsWordCharacter(UInt32(byte)) || byte == 0x27 {
+            if byte < 64 { bits.low |= 1 << UInt64(byte) } else { bits.high |= 1 << UInt64(byte - 64) }
+        }
+        return bits
+    }()
 
     /// One bit per code point of the Basic Multilingual Plane.
     private static let basicPlaneWordBits: [UInt64] = {
