@@ -314,13 +314,34 @@ struct CSVTokenizer {
                     endField()
                     state = .startField
                 } else {
-                    content.append(byte)
+                    // The rest of the field up to the next special byte, at once.
+                    var end = index + 1
+                    while end < count {
+                        let next = bytes[end]
+                        if next == comma || next == newline || next == carriageReturn { break }
+                        end += 1
+                    }
+                    content.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+                    index = end
+                    continue
                 }
             case .inQuotedField:
                 if byte == quote {
                     state = .quoteInQuotedField
                 } else {
-                    content.append(byte)
+                    // Up to the next quote at once, counting the line breaks inside.
+                    var end = index
+                    while end < count {
+                        let next = bytes[end]
+                        if next == quote { break }
+                        if next == newline || (next == carriageReturn && (end + 1 >= count || bytes[end + 1] != newline)) {
+                            line += 1
+                        }
+                        end += 1
+                    }
+                    content.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+                    index = end
+                    continue
                 }
             case .quoteInQuotedField:
                 if byte == quote {
