@@ -136,16 +136,19 @@ public struct CaptionFile: CaptionList, Sendable {
 
     // MARK: CaptionList
 
+    /// The start time of caption `index` in seconds; throws when it is out of range.
     public func startSeconds(at index: Int) throws -> Double {
         guard index >= 0 && index < count else { throw CaptionRangeError(index: index, count: count) }
         return startTimes[index]
     }
 
+    /// The end time of caption `index` in seconds; throws when it is out of range.
     public func endSeconds(at index: Int) throws -> Double {
         guard index >= 0 && index < count else { throw CaptionRangeError(index: index, count: count) }
         return endTimes[index]
     }
 
+    /// Calls `body` with the UTF-8 text of caption `index`; throws when it is out of range.
     public func withTextUTF8<R>(at index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         guard index >= 0 && index < count && index < textEnds.count else {
             throw CaptionRangeError(index: index, count: count)

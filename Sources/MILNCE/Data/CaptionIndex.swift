@@ -452,14 +452,18 @@ public struct IndexedCaptions: CaptionList, @unchecked Sendable {
         return firstCaption + caption
     }
 
+    /// The start time of caption `caption` in seconds; throws when it is out of range.
     public func startSeconds(at caption: Int) throws -> Double {
         index.startSeconds(ofCaption: try checked(caption))
     }
 
+    /// The end time of caption `caption` in seconds; throws when it is out of range.
     public func endSeconds(at caption: Int) throws -> Double {
         index.endSeconds(ofCaption: try checked(caption))
     }
 
+    /// Calls `body` with the UTF-8 text of caption `caption`; throws when it is out of range or its stored
+    /// offsets are corrupt.
     public func withTextUTF8<R>(at caption: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         try index.withText(ofCaption: try checked(caption), video: video, body)
     }
