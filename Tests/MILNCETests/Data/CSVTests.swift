@@ -55,8 +55,8 @@ private func line(of text: String, beforeUTF8Offset offset: Int) -> Int {
                 ours.append((0..<parsed.columnNames.count).map { parsed.string(row: row, column: $0) })
             }
             fields += ours.reduce(0) { $0 + $1.count }
-            if parsed.columnNames.map(scalars) != truth.header.map(scalars)
-                || ours.map({ $0.map(scalars) }) != truth.rows.map({ $0.map(scalars) }) {
+            if parsed.columnNames.map(codePoints) != truth.header.map(codePoints)
+                || ours.map({ $0.map(codePoints) }) != truth.rows.map({ $0.map(codePoints) }) {
                 failures += 1
                 if failures <= 3 {
                     Issue.record("file \(text.debugDescription):\nours \(parsed.columnNames) \(ours)\npython \(truth.header) \(truth.rows)")

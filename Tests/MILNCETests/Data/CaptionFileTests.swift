@@ -138,7 +138,7 @@ struct RandomCaptionFiles {
             let texts = try (0..<parsed.count).map { try parsed.text(at: $0) }
             let expectedTexts = truth[0].map(\.string)
             inferred += expectedTexts.filter { $0.hasSuffix(".0") || $0 == "True" || $0 == "nan" }.count
-            if texts.map(scalars) != expectedTexts.map(scalars)
+            if texts.map(codePoints) != expectedTexts.map(codePoints)
                 || parsed.startTimes != truth[1].map(\.double) || parsed.endTimes != truth[2].map(\.double) {
                 mismatches += 1
                 if mismatches <= 3 {

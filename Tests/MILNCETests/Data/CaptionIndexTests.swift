@@ -94,7 +94,7 @@ struct GeneratedDataset {
             for caption in 0..<parsed.count {
                 #expect(try indexed.startSeconds(at: caption).bitPattern == parsed.startTimes[caption].bitPattern)
                 #expect(try indexed.endSeconds(at: caption).bitPattern == parsed.endTimes[caption].bitPattern)
-                #expect(try scalars(indexed.text(at: caption)) == scalars(parsed.text(at: caption)))
+                #expect(try codePoints(indexed.text(at: caption)) == codePoints(parsed.text(at: caption)))
             }
             captions += parsed.count
         }

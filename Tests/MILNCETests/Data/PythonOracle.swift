@@ -32,6 +32,6 @@ enum PythonOracle {
 }
 
 /// The code points of a string, for comparisons that must not use Swift's canonical equivalence.
-func scalars(_ text: String) -> [UInt32] {
+func codePoints(_ text: String) -> [UInt32] {
     text.unicodeScalars.map(\.value)
 }

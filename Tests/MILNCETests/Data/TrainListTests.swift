@@ -26,7 +26,7 @@ import TestSupport
         let list = TrainList(videoPaths: paths)
         for (index, truth) in expected.enumerated() {
             let ours = [list.videoID(at: index)] + roots.map { list.captionPath(at: index, captionRoot: $0) }
-            #expect(ours.map(scalars) == truth.map(scalars), "path \(paths[index].debugDescription)")
+            #expect(ours.map(codePoints) == truth.map(codePoints), "path \(paths[index].debugDescription)")
         }
     }
 

@@ -61,7 +61,7 @@ private func pythonUnicodeVersion() throws -> (major: Int, minor: Int) {
         for value in UInt32(0)..<0x110000 where sampler.isAssignedInBoth(value) {
             let text = String(Character(Unicode.Scalar(value)!))
             let expected = changed[String(value)] ?? [value]
-            let ours = scalars(PythonUnicode.lowercased(text))
+            let ours = codePoints(PythonUnicode.lowercased(text))
             if ours != expected { mismatches.append(String(format: "U+%04X", value) + " ours=\(ours) python=\(expected)") }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) mismatches: \(mismatches.prefix(20))")
@@ -90,13 +90,13 @@ private func pythonUnicodeVersion() throws -> (major: Int, minor: Int) {
         var wordMismatches = 0, lowerMismatches = 0
         for (string, answer) in zip(strings, answers) {
             let ours = PythonUnicode.findWords(in: string)
-            if ours.map(scalars) != answer.words.map(scalars) {
+            if ours.map(codePoints) != answer.words.map(codePoints) {
                 wordMismatches += 1
-                if wordMismatches <= 5 { Issue.record("split \(scalars(string)): ours \(ours), python \(answer.words)") }
+                if wordMismatches <= 5 { Issue.record("split \(codePoints(string)): ours \(ours), python \(answer.words)") }
             }
-            if scalars(PythonUnicode.lowercased(string)) != scalars(answer.lowered) {
+            if codePoints(PythonUnicode.lowercased(string)) != codePoints(answer.lowered) {
                 lowerMismatches += 1
-                if lowerMismatches <= 5 { Issue.record("lower \(scalars(string)): ours \(PythonUnicode.lowercased(string))") }
+                if lowerMismatches <= 5 { Issue.record("lower \(codePoints(string)): ours \(PythonUnicode.lowercased(string))") }
             }
         }
         #expect(wordMismatches == 0)
@@ -115,8 +115,8 @@ private func pythonUnicodeVersion() throws -> (major: Int, minor: Int) {
         }
         let lowered: [String] = try PythonOracle.run(
             "import json, sys; print(json.dumps([s.lower() for s in json.load(open(sys.argv[1]))]))", input: texts)
-        let mismatches = zip(texts, lowered).filter { scalars(PythonUnicode.lowercased($0.0)) != scalars($0.1) }
-        #expect(mismatches.isEmpty, "\(mismatches.prefix(10).map { scalars($0.0) })")
+        let mismatches = zip(texts, lowered).filter { codePoints(PythonUnicode.lowercased($0.0)) != codePoints($0.1) }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10).map { codePoints($0.0) })")
     }
 }
 
@@ -162,7 +162,7 @@ private func pythonUnicodeVersion() throws -> (major: Int, minor: Int) {
             nonZero += ours.filter { $0 != 0 }.count
             if ours != expected[index] {
                 mismatches += 1
-                if mismatches <= 5 { Issue.record("\(scalars(sentence)): ours \(ours), python \(expected[index])") }
+                if mismatches <= 5 { Issue.record("\(codePoints(sentence)): ours \(ours), python \(expected[index])") }
             }
         }
         #expect(mismatches == 0)
