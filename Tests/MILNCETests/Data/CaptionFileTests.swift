@@ -1,0 +1,222 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import MILNCE
+
+/// What `pd.read_csv` gives for a caption file: `str()` of each text, start and end as floats.
+/// With pandas installed, pandas itself answers; otherwise a transcription of its rules
+/// (missing-value markers, integer/float/boolean grammars, column type inference) that uses
+/// Python's own `int`, `float` and `repr` for the values.
+let pandasCaptionOracle = """
+import io, json, re, sys
+try:
+    import pandas as pd
+except ImportError:
+    pd = None
+NA = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+      "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+SPACE = " \\t\\n\\v\\f\\r"
+INT = re.compile(r"[ \\t\\n\\v\\f\\r]*[+-]?[0-9]+[ \\t\\n\\v\\f\\r]*\\Z")
+FLOAT = re.compile(r"[ \\t\\n\\v\\f\\r]*[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?[ \\t\\n\\v\\f\\r]*\\Z")
+def number(s):
+    if INT.match(s): return int(s.strip(SPACE))
+    if FLOAT.match(s): return float(s.strip(SPACE))
+    low = s.lower()
+    if low in ("inf", "+inf", "infinity", "+infinity"): return float("inf")
+    if low in ("-inf", "-infinity"): return float("-inf")
+    return None
+def boolean(s):
+    return {"true": True, "false": False}.get(s.lower())
+def column(values):
+    kinds = []
+    for v in values:
+        if v in NA: kinds.append(("na", None))
+        elif number(v) is not None: kinds.append(("num", number(v)))
+        elif boolean(v) is not None: kinds.append(("bool", boolean(v)))
+        else: kinds.append(("text", v))
+    names = {k for k, _ in kinds}
+    if "text" in names or ("bool" in names and "num" in names):
+        return ["nan" if k == "na" else v for (k, _), v in zip(kinds, values)]
+    floats = any(isinstance(x, float) for k, x in kinds if k == "num")
+    fits = all(-2**63 <= x < 2**63 for k, x in kinds if k == "num" and isinstance(x, int))
+    as_float = floats or ("na" in names and fits)
+    out = []
+    for (k, x), v in zip(kinds, values):
+        if k == "na": out.append("nan")
+        elif k == "bool": out.append(str(x))
+        elif floats: out.append(repr(float(v.strip(SPACE))))  # all parsed as floats: "-0" is -0.0
+        elif as_float: out.append(repr(float(x)))  # parsed as ints, then cast
+        else: out.append(str(x))
+    return out
+def fields(text):
+    import csv
+    if text.startswith("\\ufeff"): text = text[1:]
+    rows = [r for r in csv.reader(io.StringIO(text, newline=""))
+            if r and not (len(r) == 1 and r[0].strip(" \\t") == "" and r[0] != "")]
+    header, rows = rows[0], rows[1:]
+    rows = [r + [""] * (len(header) - len(r)) for r in rows]
+    return {name: [r[i] for r in rows] for i, name in enumerate(header)}
+out = []
+for text in json.load(open(sys.argv[1])):
+    if pd is not None:
+        cap = pd.read_csv(io.BytesIO(text.encode("utf-8")))
+        out.append([[str(x) for x in cap["text"].values], [float(x) for x in cap["start"].values],
+                    [float(x) for x in cap["end"].values]])
+    else:
+        columns = fields(text)
+        out.append([column(columns["text"]), [float(number(x)) for x in columns["start"]],
+                    [float(number(x)) for x in columns["end"]]])
+print(json.dumps({"pandas": pd is not None, "files": out}))
+"""
+
+/// Random caption files whose texts exercise pandas' missing values and type inference.
+struct RandomCaptionFiles {
+    var csv: RandomCSV
+
+    init(seed: UInt64) {
+        csv = RandomCSV(seed: seed)
+    }
+
+    static let inferenceTexts = [
+        "007", "3", "-0", "+4", " 12 ", "3.5", "1e5", "1E+5", ".5", "1.", "-0.0", "0.0001", "0.00001", "1e16", "1e15",
+        "123456789012345678", "inf", "-Infinity", "iNf", "True", "false", "TRUE",
+        "", "NA", "nan", "NaN", "None", "null", "n/a", "#N/A", "<NA>", "-nan",
+        "1_000", "0x10", "1e", "1 2", "+nan", "yes", "٣", "\"quoted, text\"", "\"\"",
+    ]
+
+    mutating func time() -> String {
+        let whole = csv.generator.uniformInt(in: -5...400)
+        let fraction = csv.generator.uniformInt(in: 0...99)
+        switch csv.generator.uniformInt(in: 0...5) {
+        case 0: return "\(whole)"
+        case 1: return "\(whole).\(fraction)"
+        case 2: return " \(whole).5 "
+        case 3: return "\(whole)e0"
+        case 4: return "+\(abs(whole)).\(fraction)"
+        default: return "\"\(whole).\(fraction)\""
+        }
+    }
+
+    mutating func file() -> String {
+        let ending = csv.pick(["\n", "\r\n"])
+        var text = csv.chance(10) ? "\u{FEFF}" : ""
+        text += csv.pick(["start,end,text", "text,start,end", "start,end,text,extra"]) + ending
+        let order = text.contains("text,start") ? [2, 0, 1] : [0, 1, 2]
+        let inference = csv.chance(50)
+        for _ in 0..<csv.generator.uniformInt(in: 1...8) {
+            let caption: String
+            if inference {
+                caption = csv.pick(RandomCaptionFiles.inferenceTexts)
+            } else {
+                caption = csv.chance(20) ? csv.pick(RandomCaptionFiles.inferenceTexts) : csv.field()
+            }
+            var fields = [time(), time(), caption]
+            fields = order.map { fields[$0] }
+            if text.contains("extra") { fields.append(csv.field()) }
+            text += fields.joined(separator: ",") + ending
+            if csv.chance(10) { text += ending }
+        }
+        return text
+    }
+}
+
+@Suite struct CaptionFileTests {
+    @Test func textsAndTimesMatchPandas() throws {
+        var random = RandomCaptionFiles(seed: 21)
+        let files = (0..<1500).map { _ in random.file() }
+        struct Answer: Decodable {
+            let pandas: Bool
+            let files: [[[StringOrDouble]]]
+        }
+        let answer: Answer = try PythonOracle.run(pandasCaptionOracle, input: files)
+        print("caption oracle: \(answer.pandas ? "pandas" : "transcription of pandas' rules")")
+        try #require(answer.files.count == files.count)
+        var mismatches = 0
+        var inferred = 0
+        for (text, truth) in zip(files, answer.files) {
+            let parsed = try Array(text.utf8).withUnsafeBytes { try CaptionFile.parse($0, path: "captions.csv") }
+            let texts = try (0..<parsed.count).map { try parsed.text(at: $0) }
+            let expectedTexts = truth[0].map(\.string)
+            inferred += expectedTexts.filter { $0.hasSuffix(".0") || $0 == "True" || $0 == "nan" }.count
+            if texts.map(codePoints) != expectedTexts.map(codePoints)
+                || parsed.startTimes != truth[1].map(\.double) || parsed.endTimes != truth[2].map(\.double) {
+                mismatches += 1
+                if mismatches <= 3 {
+                    Issue.record("\(text.debugDescription):\nours \(texts) \(parsed.startTimes) \(parsed.endTimes)\nexpected \(truth)")
+                }
+            }
+        }
+        #expect(mismatches == 0)
+        #expect(inferred > 500, "the files should exercise type inference")
+    }
+
+    @Test func pythonReprOfFloatsMatchesPython() throws {
+        var generator = SplitMix64(seed: 3)
+        var values: [Double] = [0, -0.0, 1, 0.1, 1e16, 1e15, 1e-4, 1e-5, 123456789012345680, .leastNonzeroMagnitude,
+                                .greatestFiniteMagnitude, 2.5, 100, 1e22, 1.5e300]
+        for _ in 0..<3000 { values.append(Double(bitPattern: generator.next())) }
+        for _ in 0..<3000 {
+            let exponent = generator.uniformInt(in: -30...30)
+            values.append(Double(generator.uniformInt(in: -100_000...100_000)) * pow(10, Double(exponent)))
+        }
+        values = values.filter { $0.isFinite }
+        let bits = values.map { String($0.bitPattern) }
+        let expected: [String] = try PythonOracle.run("""
+        import json, struct, sys
+        print(json.dumps([repr(struct.unpack('<d', struct.pack('<Q', int(b)))[0]) for b in json.load(open(sys.argv[1]))]))
+        """, input: bits)
+        let mismatches = zip(values, expected).filter { PandasValues.pythonRepr($0.0) != $0.1 }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(10))")
+    }
+
+    @Test func badTimesAndMissingColumnsAreTypedErrorsWithLines() throws {
+        let cases: [(String, CSVError.Reason, Int?)] = [
+            ("start,end,text\n1,2,a\n3,x,b\n", .notANumber(column: "end", value: "x"), 3),
+            ("start,end,text\n1,2,a\n\n3,,b\n", .missingValue(column: "end"), 4),
+            ("start,end,text\n1,2,a\nNA,4,b\n", .missingValue(column: "start"), 3),
+            ("start,end,text\n1,inf,a\n", .notANumber(column: "end", value: "inf"), 2),
+            ("start,end,text\n1,1e300,a\n", .notANumber(column: "end", value: "1e300"), 2),
+            ("start,text\n1,a\n", .missingColumn("end"), 1),
+            ("start,end,text\n1,2,\"open\n", .unterminatedQuote, 2),
+        ]
+        for (text, reason, line) in cases {
+            #expect {
+                try Array(text.utf8).withUnsafeBytes { try CaptionFile.parse($0, path: "v.csv") }
+            } throws: { error in
+                (error as? CSVError)?.reason == reason && (error as? CSVError)?.line == line
+            }
+        }
+    }
+}
+
+/// A JSON value that is a string or a number.
+enum StringOrDouble: Decodable, CustomStringConvertible {
+    case string(String)
+    case double(Double)
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else {
+            self = .string(try container.decode(String.self))
+        }
+    }
+
+    var string: String {
+        if case .string(let value) = self { return value }
+        return ""
+    }
+
+    var double: Double {
+        if case .double(let value) = self { return value }
+        return .nan
+    }
+
+    var description: String {
+        switch self {
+        case .string(let value): return value.debugDescription
+        case .double(let value): return "\(value)"
+        }
+    }
+}
