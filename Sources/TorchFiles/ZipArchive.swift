@@ -206,6 +206,8 @@ final class ZipArchiveWriter {
         var size: UInt64
         var headerOffset: UInt64
         var flags: UInt16
+        var bigSize: Bool
+        var bigOffset: Bool
     }
 
     private let output: OutputFile
@@ -230,20 +232,25 @@ final class ZipArchiveWriter {
         let nameBytes = Array(name.utf8)
         let offset = UInt64(output.position)
         let size = UInt64(contents.count)
-        let zip64 = alwaysZip64 || offset >= 0xFFFF_FFFF || size >= 0xFFFF_FFFF
+        let bigSize = alwaysZip64 || size >= 0xFFFF_FFFF
+        let bigOffset = alwaysZip64 || offset >= 0xFFFF_FFFF
+        let zip64 = bigSize || bigOffset
         // Empty entries carry no data descriptor, as miniz writes them.
         let flags: UInt16 = size == 0 ? 0x0800 : 0x0808
 
         var zip64Extra: [UInt8] = []
         if zip64 {
             zip64Extra.appendLittleEndian(UInt16(0x0001))
-            zip64Extra.appendLittleEndian(UInt16(16))
-            zip64Extra.appendLittleEndian(UInt64(0))
-            zip64Extra.appendLittleEndian(UInt64(0))
+            zip64Extra.appendLittleEndian(UInt16((bigSize ? 16 : 0) + (bigOffset ? 8 : 0)))
+            if bigSize {
+                zip64Extra.appendLittleEndian(size)
+                zip64Extra.appendLittleEndian(size)
+            }
+            if bigOffset { zip64Extra.appendLittleEndian(offset) }
         }
         // Padding extra field ("FB") so that the data starts on an aligned offset.
         let unpadded = Int(offset) + 30 + nameBytes.count + zip64Extra.count + 4
-        let padding = size == 0 ? 0 : (ZipArchiveWriter.alignment - unpadded % ZipArchiveWriter.alignment) % ZipArchiveWriter.alignment
+        let padding = (ZipArchiveWriter.alignment - unpadded % ZipArchiveWriter.alignment) % ZipArchiveWriter.alignment
         var header: [UInt8] = []
         header.reserveCapacity(30 + nameBytes.count + zip64Extra.count + 4 + padding)
         header.appendLittleEndian(UInt32(0x0403_4B50))
@@ -252,8 +259,8 @@ final class ZipArchiveWriter {
         header.appendLittleEndian(UInt16(0)) // stored
         header.appendLittleEndian(UInt32(0)) // time and date
         header.appendLittleEndian(UInt32(0)) // CRC-32: in the data descriptor
-        header.appendLittleEndian(UInt32(zip64 ? 0xFFFF_FFFF : 0)) // sizes: in the data descriptor
-        header.appendLittleEndian(UInt32(zip64 ? 0xFFFF_FFFF : 0))
+        header.appendLittleEndian(UInt32(bigSize ? 0xFFFF_FFFF : 0)) // sizes: in the data descriptor
+        header.appendLittleEndian(UInt32(bigSize ? 0xFFFF_FFFF : 0))
         header.appendLittleEndian(UInt16(nameBytes.count))
         header.appendLittleEndian(UInt16(zip64Extra.count + 4 + padding))
         header += nameBytes
@@ -277,7 +284,8 @@ final class ZipArchiveWriter {
             }
             try output.write(descriptor)
         }
-        entries.append(CentralEntry(name: nameBytes, crc32: crc, size: size, headerOffset: offset, flags: flags))
+        entries.append(CentralEntry(name: nameBytes, crc32: crc, size: size, headerOffset: offset, flags: flags,
+                                    bigSize: bigSize, bigOffset: bigOffset))
     }
 
     /// Writes the central directory and the end records.
@@ -285,8 +293,7 @@ final class ZipArchiveWriter {
         let directoryOffset = UInt64(output.position)
         var directory: [UInt8] = []
         for entry in entries {
-            let bigSize = alwaysZip64 || entry.size >= 0xFFFF_FFFF
-            let bigOffset = alwaysZip64 || entry.headerOffset >= 0xFFFF_FFFF
+            let bigSize = entry.bigSize, bigOffset = entry.bigOffset
             var extra: [UInt8] = []
             if bigSize || bigOffset {
                 extra.appendLittleEndian(UInt16(0x0001))
