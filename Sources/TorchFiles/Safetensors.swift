@@ -13,7 +13,8 @@ public enum Safetensors {
 
     // MARK: Loading
 
-    /// The tensors of the file at `url` in the order of their data, and its metadata.
+    /// The tensors of the file at `url` in the order of their data (ties, such as empty tensors,
+    /// by name), and its metadata.
     ///
     /// - Throws: `TorchFileError` when the file is unreadable, truncated, or its header is not
     ///   valid JSON, names an unsupported dtype, or places a tensor outside the data.
@@ -53,7 +54,7 @@ public enum Safetensors {
                 throw FormatFailure("the header is not a JSON object", at: 8)
             }
             var metadata: [String: String] = [:]
-            var found: [(begin: Int, name: String, tensor: TensorRecord)] = []
+            var found: [(begin: Int, end: Int, name: String, tensor: TensorRecord)] = []
             for (name, description) in object {
                 if name == "__metadata__" {
                     guard let entries = description as? [String: Any] else {
@@ -67,17 +68,17 @@ public enum Safetensors {
                     }
                     continue
                 }
-                let (begin, tensor) = try decodeTensor(name, description, bytes: bytes, dataStart: dataStart,
-                                                       dataLength: dataLength)
-                found.append((begin, name, tensor))
+                let (begin, end, tensor) = try decodeTensor(name, description, bytes: bytes, dataStart: dataStart,
+                                                            dataLength: dataLength)
+                found.append((begin, end, name, tensor))
             }
-            found.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
+            found.sort { ($0.begin, $0.end, $0.name) < ($1.begin, $1.end, $1.name) }
             return (found.map { (name: $0.name, tensor: $0.tensor) }, metadata)
         }
     }
 
     private static func decodeTensor(_ name: String, _ description: Any, bytes: UnsafeRawBufferPointer,
-                                     dataStart: Int, dataLength: Int) throws -> (Int, TensorRecord) {
+                                     dataStart: Int, dataLength: Int) throws -> (Int, Int, TensorRecord) {
         guard let fields = description as? [String: Any] else {
             throw FormatFailure("the entry of tensor \(name) is not a JSON object", at: 8)
         }
@@ -107,14 +108,14 @@ public enum Safetensors {
         let record = TensorRecord(unchecked: storage, elementType: elementType, shape: shape,
                                   strides: TensorRecord.contiguousStrides(for: shape), storageOffset: 0,
                                   requiresGrad: false, isParameter: false)
-        return (begin, record)
+        return (begin, end, record)
     }
 
     /// The values as `Int`s, or `nil` when one is not an integer.
     private static func integers(_ values: [Any]) -> [Int]? {
         var result: [Int] = []
         for value in values {
-            guard let number = value as? NSNumber, !(value is Bool) else { return nil }
+            guard let number = value as? NSNumber else { return nil }
             let double = number.doubleValue
             guard double.rounded() == double, abs(double) < 9.0e18 else { return nil }
             result.append(number.intValue)
