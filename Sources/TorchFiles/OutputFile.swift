@@ -1,11 +1,39 @@
 import Foundation
 
+// MARK: - Byte sinks
+
+/// Somewhere bytes are written in order.
+protocol ByteSink: AnyObject {
+    /// Bytes written so far.
+    var position: Int { get }
+    /// Appends `bytes`.
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+extension ByteSink {
+    /// Appends `bytes`.
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+}
+
+/// Bytes collected in memory.
+final class MemorySink: ByteSink {
+    /// Everything written.
+    private(set) var bytes: [UInt8] = []
+    var position: Int { bytes.count }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        self.bytes.append(contentsOf: bytes)
+    }
+}
+
 // MARK: - Atomic output
 
 /// A file being written to a temporary path beside its destination and moved into place only
 /// when complete, so that a crash or kill during a save never leaves a partial file at the
 /// destination (the old file, if any, stays until the rename replaces it).
-final class OutputFile {
+final class OutputFile: ByteSink {
     /// Bytes written so far.
     private(set) var position = 0
     private let destination: URL
@@ -37,11 +65,6 @@ final class OutputFile {
             try? handle?.close()
             try? FileManager.default.removeItem(at: temporary)
         }
-    }
-
-    /// Appends `bytes`.
-    func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { try write($0) }
     }
 
     /// Appends `bytes`.

@@ -210,14 +210,14 @@ final class ZipArchiveWriter {
         var bigOffset: Bool
     }
 
-    private let output: OutputFile
+    private let output: ByteSink
     private var entries: [CentralEntry] = []
     /// Use ZIP64 records even where sizes and offsets would fit in 32 bits (for tests).
     private let alwaysZip64: Bool
     /// The alignment of entry data.
     static let alignment = 64
 
-    init(output: OutputFile, alwaysZip64: Bool = false) {
+    init(output: ByteSink, alwaysZip64: Bool = false) {
         self.output = output
         self.alwaysZip64 = alwaysZip64
     }
