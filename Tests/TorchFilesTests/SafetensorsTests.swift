@@ -9,6 +9,7 @@ import TestSupport
 struct SafetensorsTests {
     /// The format in plain Python, and the tensors of the test.
     static let pythonFormat = pythonDescribe + "\n" + #"""
+import torch
 NAMES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
          torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
          torch.uint8: "U8", torch.bool: "BOOL"}

@@ -86,14 +86,15 @@ func elementBits(_ record: TensorRecord) throws -> [Int] {
 
 /// The Python side of the comparisons: `describe(obj)` turns a loaded object into JSON that
 /// `DescriptionMatcher` compares with a `PickleValue`, exactly (integers as decimal strings,
-/// floats and tensor elements as bit patterns).
+/// floats and tensor elements as bit patterns). It does not import torch itself, so that scripts
+/// about plain pickles start quickly; scripts with tensors import it.
 let pythonDescribe = #"""
 import collections, json, struct, sys
-import torch
 
 _storage_ids = {}
 
 def _bits(t):
+    torch = sys.modules["torch"]
     t = t.detach().contiguous().reshape(-1)
     if t.dtype == torch.float32: t = t.view(torch.int32)
     elif t.dtype == torch.float64: t = t.view(torch.int64)
@@ -102,7 +103,8 @@ def _bits(t):
     return [str(x) for x in t.tolist()]
 
 def describe(o):
-    if isinstance(o, torch.Tensor):
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(o, torch.Tensor):
         s = o.untyped_storage()
         key = s.data_ptr() if s.nbytes() > 0 else ("empty", len(_storage_ids))
         sid = _storage_ids.setdefault(key, len(_storage_ids))
@@ -132,7 +134,7 @@ def describe(o):
         return {"type": "str", "value": o}
     if isinstance(o, (bytes, bytearray)):
         return {"type": "bytes", "value": list(o)}
-    if isinstance(o, (torch.device, torch.dtype)):
+    if torch is not None and isinstance(o, (torch.device, torch.dtype)):
         return {"type": "str", "value": str(o)}
     raise TypeError(f"cannot describe {type(o)}")
 """#

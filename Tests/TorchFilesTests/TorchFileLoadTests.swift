@@ -7,9 +7,11 @@ import TestSupport
 /// loaded in Swift and compared with Python's own description of what it saved.
 @Suite("Loading checkpoints written by PyTorch")
 struct TorchFileLoadTests {
-    /// Writes `objects.pth` (zip), `legacy.pth` (legacy format) and `big_endian.pth` into the
-    /// folder given as argument, and prints the descriptions of the saved objects.
+    /// Writes `objects.pth` (zip), `legacy.pth` (legacy format), `protocol4.pth` and
+    /// `protocol5.pth` (zip with newer pickle protocols) and `big_endian.pth` into the folder
+    /// given as argument, and prints the descriptions of the saved objects.
     static let writerScript = pythonDescribe + "\n" + #"""
+import torch
 import io, os, zipfile
 folder = sys.argv[1]
 torch.manual_seed(0)
@@ -75,6 +77,8 @@ objects = {
 }
 torch.save(objects, os.path.join(folder, "objects.pth"))
 torch.save(objects, os.path.join(folder, "legacy.pth"), _use_new_zipfile_serialization=False)
+torch.save(objects, os.path.join(folder, "protocol4.pth"), pickle_protocol=4)
+torch.save(objects, os.path.join(folder, "protocol5.pth"), pickle_protocol=5)
 
 # A big-endian checkpoint: PyTorch writes one only on a big-endian machine, so convert a
 # little-endian one (storages are numbered in pickling order) and check that PyTorch reads it.
@@ -101,14 +105,14 @@ for name, t in tensors.items():
 print(json.dumps({"objects": describe(objects), "big_endian": describe(tensors)}))
 """#
 
-    @Test("zip, legacy and big-endian files written by torch.save load exactly as Python saved them")
+    @Test("zip, legacy, protocol 4 and 5, and big-endian files written by torch.save load exactly as saved")
     func loadsEverything() throws {
         try requirePython()
         let folder = try TestEnvironment.temporaryDirectory("torchfiles-load")
         defer { try? FileManager.default.removeItem(at: folder) }
         let description = try #require(try pythonJSON(TorchFileLoadTests.writerScript, arguments: [folder.path]) as? [String: Any])
 
-        for file in ["objects.pth", "legacy.pth"] {
+        for file in ["objects.pth", "legacy.pth", "protocol4.pth", "protocol5.pth"] {
             let value = try TorchFile.load(contentsOf: folder.appendingPathComponent(file))
             expectMatch(value, try #require(description["objects"]), file)
 

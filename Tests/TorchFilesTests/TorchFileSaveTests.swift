@@ -13,6 +13,7 @@ struct TorchFileSaveTests {
     /// from the zip directory, checked by PyTorch's own debug assertions), except files with
     /// ZIP64 records forced on small entries, which miniz never writes.
     static let loaderScript = pythonDescribe + "\n" + #"""
+import torch
 import os
 from torch.utils.serialization import config
 for path in [p for p in sys.argv[1:] if "zip64" not in p]:
