@@ -155,7 +155,7 @@ struct FuzzTests {
         defer { try? FileManager.default.removeItem(at: folder) }
         try runPython(SafetensorsTests.pythonFormat + "\n" + #"""
 import os
-import numpy as np
+import torch
 folder = sys.argv[1]
 torch.manual_seed(0)
 net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
@@ -166,7 +166,7 @@ value = {"model": net.state_dict(), "step": 7, "lr": 0.5, "name": "näme", "flag
 torch.save(value, os.path.join(folder, "small.pth"))
 torch.save(value, os.path.join(folder, "small_legacy.pth"), _use_new_zipfile_serialization=False)
 write_safetensors(os.path.join(folder, "small.safetensors"),
-                  {"a": torch.randn(2, 3), "b": torch.arange(4), "c": torch.ones(3, dtype=torch.bfloat16)},
+                  {"a": ("F32", np.ones((2, 3))), "b": ("I64", np.arange(4)), "c": ("BF16", np.ones(3) * 16256)},
                   {"format": "pt"})
 np.save(os.path.join(folder, "numbers.npy"), np.arange(12, dtype=">f4").reshape(3, 4))
 np.save(os.path.join(folder, "words.npy"), np.array(["alpha", "béta", "γ"]))
@@ -174,7 +174,7 @@ np.save(os.path.join(folder, "words.npy"), np.array(["alpha", "béta", "γ"]))
         func read(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: folder.appendingPathComponent(name))) }
         try fuzzAll(checkpoint: try read("small.pth"), legacy: try read("small_legacy.pth"),
                     safetensors: try read("small.safetensors"), numpy: [try read("numbers.npy"), try read("words.npy")],
-                    seed: 20_261_125, count: 1500)
+                    seed: 20_261_125, count: 1000)
     }
 
     @Test("damaged copies of files written in Swift never crash the loaders")
@@ -198,6 +198,6 @@ np.save(os.path.join(folder, "words.npy"), np.array(["alpha", "béta", "γ"]))
         try NumPyFile.save(.strings(["one", "twö"], shape: [2]), to: words)
         func read(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
         try fuzzAll(checkpoint: try read(checkpoint), legacy: nil, safetensors: try read(safetensors),
-                    numpy: [try read(numbers), try read(words)], seed: 1234, count: 1000)
+                    numpy: [try read(numbers), try read(words)], seed: 1234, count: 600)
     }
 }

@@ -7,19 +7,24 @@ import TestSupport
 /// json; the `safetensors` package is not installed).
 @Suite("safetensors files")
 struct SafetensorsTests {
-    /// The format in plain Python, and the tensors of the test.
-    static let pythonFormat = pythonDescribe + "\n" + #"""
-import torch
-NAMES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16",
-         torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
-         torch.uint8: "U8", torch.bool: "BOOL"}
-TYPES = {name: dtype for dtype, name in NAMES.items()}
+    /// The format in plain Python with NumPy. NumPy has no bfloat16: BF16 tensors are carried as
+    /// their 16-bit patterns. `describe_tensors` describes tensors as `describe` does in Support.
+    static let pythonFormat = #"""
+import collections, json, struct, sys
+import numpy as np
+
+NAMES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+         "I8": "|i1", "U8": "|u1", "BOOL": "|b1"}
+BITS = {"F32": "<i4", "F64": "<i8", "F16": "<i2", "BF16": "<i2", "BOOL": "|u1"}
+TYPES = {"F32": "float32", "F64": "float64", "F16": "float16", "BF16": "bfloat16", "I64": "int64", "I32": "int32",
+         "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 def write_safetensors(path, tensors, metadata):
+    """tensors: name -> (safetensors dtype name, array)"""
     header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        data = t.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-        header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+    for name, (dtype, array) in tensors.items():
+        data = np.ascontiguousarray(array, dtype=NAMES[dtype]).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
         offset += len(data)
         blobs.append(data)
     header["__metadata__"] = metadata
@@ -38,9 +43,20 @@ def read_safetensors(path):
     tensors = collections.OrderedDict()
     for name, entry in entries:
         begin, end = entry["data_offsets"]
-        raw = torch.frombuffer(bytearray(body[begin:end]) or bytearray(1), dtype=torch.uint8)[:end - begin]
-        tensors[name] = raw.view(TYPES[entry["dtype"]]).reshape(entry["shape"]).clone()
+        array = np.frombuffer(body[begin:end], dtype=NAMES[entry["dtype"]]).reshape(entry["shape"])
+        tensors[name] = (entry["dtype"], array)
     return tensors, metadata, (8 + length) % 8
+
+def describe_tensors(tensors):
+    items = []
+    for index, (name, (dtype, array)) in enumerate(tensors.items()):
+        bits = np.ascontiguousarray(array).reshape(-1).view(BITS.get(dtype, NAMES[dtype]))
+        strides = [int(np.prod(array.shape[i + 1:])) for i in range(array.ndim)]
+        items.append([{"type": "str", "value": name},
+                      {"type": "tensor", "dtype": TYPES[dtype], "shape": list(array.shape), "stride": strides,
+                       "offset": 0, "requires_grad": False, "parameter": False, "storage": index,
+                       "storage_bytes": array.nbytes, "bits": [str(int(x)) for x in bits.tolist()]}])
+    return {"type": "ordered_dict", "items": items}
 """#
 
     @Test("a file written by the Python oracle loads exactly, in data order, with its metadata")
@@ -50,16 +66,21 @@ def read_safetensors(path):
         defer { try? FileManager.default.removeItem(at: folder) }
         let file = folder.appendingPathComponent("python.safetensors")
         let json = try pythonJSON(SafetensorsTests.pythonFormat + "\n" + #"""
-torch.manual_seed(3)
+rng = np.random.default_rng(3)
 tensors = {}
 for dtype in NAMES:
-    tensors["w." + NAMES[dtype]] = (torch.randn(3, 4) * 100).to(dtype)
-tensors["scalar"] = torch.tensor(-2.5)
-tensors["empty"] = torch.zeros(0, 5)
-tensors["ünïcode name ✓"] = torch.arange(6, dtype=torch.int64).reshape(2, 3)
+    values = rng.normal(size=(3, 4)) * 100
+    if dtype == "BF16":
+        values = (values.astype("<f4").view("<u4") >> 16).astype("<u2")
+    elif dtype == "BOOL":
+        values = values > 0
+    tensors["w." + dtype] = (dtype, values.astype(NAMES[dtype]))
+tensors["scalar"] = ("F32", np.array(-2.5))
+tensors["empty"] = ("F32", np.zeros((0, 5)))
+tensors["ünïcode name ✓"] = ("I64", np.arange(6).reshape(2, 3))
 write_safetensors(sys.argv[1], tensors, {"format": "pt", "note": "héllo"})
 loaded, metadata, _ = read_safetensors(sys.argv[1])
-print(json.dumps({"tensors": describe(loaded), "metadata": metadata}))
+print(json.dumps({"tensors": describe_tensors(loaded), "metadata": metadata}))
 """#, arguments: [file.path])
         let expected = try #require(json as? [String: Any])
         let (tensors, metadata) = try Safetensors.load(contentsOf: file)
@@ -86,20 +107,17 @@ print(json.dumps({"tensors": describe(loaded), "metadata": metadata}))
 
         let json = try pythonJSON(SafetensorsTests.pythonFormat + "\n" + #"""
 loaded, metadata, misalignment = read_safetensors(sys.argv[1])
-print(json.dumps({"names": list(loaded), "tensors": {name: describe(t) for name, t in loaded.items()},
-                  "metadata": metadata, "misalignment": misalignment}))
+print(json.dumps({"tensors": describe_tensors(loaded), "metadata": metadata, "misalignment": misalignment}))
 """#, arguments: [file.path])
         let loaded = try #require(json as? [String: Any])
         #expect(loaded["metadata"] as? [String: String] == metadata)
         #expect(loaded["misalignment"] as? Int == 0)
-        let descriptions = try #require(loaded["tensors"] as? [String: Any])
-        #expect(Set(descriptions.keys) == Set(tensors.map(\.name)))
-        for (name, tensor) in tensors {
-            // Written contiguously: compare with the contiguous copy of each view.
-            let contiguous = try TensorRecord(contiguousBytes: try tensor.contiguousBytes(), elementType: tensor.elementType,
-                                              shape: tensor.shape)
-            expectMatch(.tensor(contiguous), descriptions[name] as Any, name)
+        // Written contiguously, in order: compare with the contiguous copy of each view.
+        let contiguous = try tensors.map {
+            (key: PickleValue.string($0.name), value: PickleValue.tensor(try TensorRecord(
+                contiguousBytes: try $0.tensor.contiguousBytes(), elementType: $0.tensor.elementType, shape: $0.tensor.shape)))
         }
+        expectMatch(.dict(contiguous, ordered: true), loaded["tensors"] as Any, "swift.safetensors")
 
         let (reloaded, reloadedMetadata) = try Safetensors.load(contentsOf: file)
         #expect(reloadedMetadata == metadata)

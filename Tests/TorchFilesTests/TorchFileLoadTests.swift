@@ -134,23 +134,32 @@ print(json.dumps({"objects": describe(objects), "big_endian": describe(tensors)}
         expectMatch(bigEndian, try #require(description["big_endian"]), "big_endian.pth")
     }
 
-    @Test("a checkpoint that would run code when unpickled is refused, and nothing runs")
-    func refusesCode() throws {
+    @Test("checkpoints that would run code, TorchScript archives and re-compressed zips are refused; nothing runs")
+    func refusesWhatIsNotData() throws {
         try requirePython()
-        let folder = try TestEnvironment.temporaryDirectory("torchfiles-exploit")
+        let folder = try TestEnvironment.temporaryDirectory("torchfiles-refused")
         defer { try? FileManager.default.removeItem(at: folder) }
         let marker = folder.appendingPathComponent("ran")
-        let file = folder.appendingPathComponent("exploit.pth")
         try runPython(#"""
-import os, sys, torch
+import os, sys, zipfile
+import torch
+folder, marker = sys.argv[1], sys.argv[2]
 class Exploit:
     def __reduce__(self):
-        return (os.system, ("touch " + sys.argv[2],))
-torch.save({"weights": torch.ones(2), "payload": Exploit()}, sys.argv[1])
-torch.save({"weights": torch.ones(2), "payload": Exploit()}, sys.argv[1] + ".legacy",
+        return (os.system, ("touch " + marker,))
+torch.save({"weights": torch.ones(2), "payload": Exploit()}, os.path.join(folder, "exploit.pth"))
+torch.save({"weights": torch.ones(2), "payload": Exploit()}, os.path.join(folder, "exploit_legacy.pth"),
            _use_new_zipfile_serialization=False)
-"""#, arguments: [file.path, marker.path])
-        for path in [file, URL(fileURLWithPath: file.path + ".legacy")] {
+torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), os.path.join(folder, "script.pt"))
+torch.save({"w": torch.ones(3)}, os.path.join(folder, "plain.pth"))
+with zipfile.ZipFile(os.path.join(folder, "plain.pth")) as source, \
+        zipfile.ZipFile(os.path.join(folder, "deflated.pth"), "w", zipfile.ZIP_DEFLATED) as target:
+    for info in source.infolist():
+        target.writestr(info.filename, source.read(info))
+"""#, arguments: [folder.path, marker.path])
+
+        for name in ["exploit.pth", "exploit_legacy.pth"] {
+            let path = folder.appendingPathComponent(name)
             let error = try #require(throws: TorchFileError.self) { try TorchFile.load(contentsOf: path) }
             #expect(error.message.contains("system"), "\(error)")
             #expect(error.message.contains("nothing is executed"), "\(error)")
@@ -158,23 +167,7 @@ torch.save({"weights": torch.ones(2), "payload": Exploit()}, sys.argv[1] + ".leg
             #expect(error.byteOffset != nil)
         }
         #expect(!FileManager.default.fileExists(atPath: marker.path))
-    }
 
-    @Test("TorchScript archives and compressed zip files get a clear error")
-    func refusesOtherArchives() throws {
-        try requirePython()
-        let folder = try TestEnvironment.temporaryDirectory("torchfiles-archives")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        try runPython(#"""
-import os, sys, zipfile, torch
-folder = sys.argv[1]
-torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), os.path.join(folder, "script.pt"))
-torch.save({"w": torch.ones(3)}, os.path.join(folder, "plain.pth"))
-with zipfile.ZipFile(os.path.join(folder, "plain.pth")) as source, \
-        zipfile.ZipFile(os.path.join(folder, "deflated.pth"), "w", zipfile.ZIP_DEFLATED) as target:
-    for info in source.infolist():
-        target.writestr(info.filename, source.read(info))
-"""#, arguments: [folder.path])
         let script = try #require(throws: TorchFileError.self) {
             try TorchFile.load(contentsOf: folder.appendingPathComponent("script.pt"))
         }
