@@ -139,9 +139,10 @@ func swapByteOrder(_ bytes: inout [UInt8], elementSize: Int) {
     }
 }
 
-// MARK: - Reading whole files
+// MARK: - Hexadecimal
 
-/// The contents of the file at `url`.
-func readFile(_ url: URL) throws -> Data {
-    try Data(contentsOf: url)
+/// `value` in hexadecimal, zero-padded to `digits` digits.
+func hexadecimal<T: BinaryInteger>(_ value: T, digits: Int) -> String {
+    let text = String(value, radix: 16)
+    return String(repeating: "0", count: max(0, digits - text.count)) + text
 }

@@ -2,15 +2,25 @@
 
 /// The element type of a stored tensor, with its names in each file format.
 public enum ElementType: String, CaseIterable, Sendable, CustomStringConvertible {
+    /// 32-bit IEEE floating point (`torch.float32`).
     case float32
+    /// 64-bit IEEE floating point (`torch.float64`).
     case float64
+    /// 16-bit IEEE floating point (`torch.float16`).
     case float16
+    /// Brain floating point: the top 16 bits of a `float32` (`torch.bfloat16`).
     case bfloat16
+    /// Signed 64-bit integer (`torch.int64`, what PyTorch calls long).
     case int64
+    /// Signed 32-bit integer (`torch.int32`).
     case int32
+    /// Signed 16-bit integer (`torch.int16`).
     case int16
+    /// Signed 8-bit integer (`torch.int8`).
     case int8
+    /// Unsigned 8-bit integer (`torch.uint8`).
     case uint8
+    /// Boolean, one byte of 0 or 1 (`torch.bool`).
     case bool
 
     /// Bytes per element.

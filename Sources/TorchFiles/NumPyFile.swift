@@ -124,7 +124,7 @@ public enum NumPyFile {
                     let raw = data.loadUnaligned(fromByteOffset: (index * itemSize + character) * 4, as: UInt32.self)
                     let value = bigEndian ? UInt32(bigEndian: raw) : UInt32(littleEndian: raw)
                     guard let scalar = Unicode.Scalar(value) else {
-                        throw FormatFailure(String(format: "string %d holds 0x%x, which is not a Unicode character", index, value),
+                        throw FormatFailure("string \(index) holds 0x\(hexadecimal(value, digits: 1)), which is not a Unicode character",
                                             at: dataStart + (index * itemSize + character) * 4)
                     }
                     scalars.append(scalar)

@@ -180,7 +180,7 @@ func jsonString(_ text: String) -> String {
         case "\n": result += "\\n"
         case "\r": result += "\\r"
         case "\t": result += "\\t"
-        case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+        case _ where scalar.value < 0x20: result += "\\u" + hexadecimal(scalar.value, digits: 4)
         default: result.unicodeScalars.append(scalar)
         }
     }

@@ -130,9 +130,10 @@ public struct TensorRecord: Sendable, Equatable, CustomStringConvertible {
     /// Whether the elements lie in row-major order without gaps (dimensions of size 1 may have
     /// any stride, as in PyTorch).
     public var isContiguous: Bool {
+        guard strides.count == shape.count else { return false }
+        if shape.contains(0) { return true }
         var expected = 1
         for dimension in shape.indices.reversed() where shape[dimension] != 1 {
-            if shape[dimension] == 0 { return true }
             guard strides[dimension] == expected else { return false }
             expected = expected &* shape[dimension]
         }
@@ -256,6 +257,8 @@ public struct TensorRecord: Sendable, Equatable, CustomStringConvertible {
         return left == right
     }
 
+    /// A summary such as `tensor(float32, shape: [3, 4])`, with strides and offset when the view
+    /// is not plain.
     public var description: String {
         "tensor(\(elementType), shape: \(shape)" + (isContiguous ? "" : ", strides: \(strides)")
             + (storageOffset == 0 ? "" : ", offset: \(storageOffset)")

@@ -50,7 +50,7 @@ public enum TorchFile {
             if bytes.first == 0x80 {
                 return try LegacyCheckpoint.load(bytes)
             }
-            let start = bytes.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")
+            let start = bytes.prefix(8).map { hexadecimal($0, digits: 2) }.joined(separator: " ")
             throw FormatFailure("the file is not a PyTorch checkpoint: it is neither a zip archive nor a pickle "
                                 + "(it starts with \(start.isEmpty ? "nothing; it is empty" : start))", at: 0)
         }

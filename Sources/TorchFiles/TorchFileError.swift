@@ -29,6 +29,7 @@ public struct TorchFileError: Error, CustomStringConvertible, Sendable {
         self.message = message
     }
 
+    /// The action, the file, the byte offset when known, and the reason, in one sentence.
     public var description: String {
         var text = action
         if let path { text += " \(path)" }

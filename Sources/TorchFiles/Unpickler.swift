@@ -288,7 +288,6 @@ final class Unpickler {
         }
     }
 
-    // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func execute(_ opcode: UInt8) throws {
         switch opcode {
         // Framing and protocol
@@ -524,7 +523,7 @@ final class Unpickler {
         case 0x97, 0x98: // NEXT_BUFFER, READONLY_BUFFER
             throw failure("the pickle uses out-of-band buffers (protocol 5), which a file cannot supply")
         default:
-            throw failure(String(format: "unknown pickle opcode 0x%02x; the data is corrupt or not a pickle", opcode))
+            throw failure("unknown pickle opcode 0x\(hexadecimal(opcode, digits: 2)); the data is corrupt or not a pickle")
         }
     }
 
@@ -725,7 +724,6 @@ final class Unpickler {
         return try apply(global, to: arguments)
     }
 
-    // swiftlint:disable:next cyclomatic_complexity function_body_length
     private func apply(_ global: PickleGlobal, to arguments: [Int]) throws -> Int {
         let name = global.pythonName
         func argumentCount(_ counts: ClosedRange<Int>) throws {
@@ -982,48 +980,56 @@ final class Unpickler {
 
     /// Converts the object at `root` and everything it holds, checking depth, cycles and size.
     private func convertResult(_ root: Int) throws -> PickleValue {
-        var converted: [Int: (value: PickleValue, count: Int)] = [:]
+        /// A converted container: its value, how many values it holds when expanded, and how many
+        /// levels of containers it nests.
+        typealias Converted = (value: PickleValue, count: Int, height: Int)
+        var converted: [Int: Converted] = [:]
         var inProgress = Set<Int>()
         let limit = limits.maximumExpandedValueCount
+        let maximumDepth = limits.maximumDepth
+        let tooDeep = "the data is nested more than \(maximumDepth) levels deep"
 
-        func convert(_ index: Int, depth: Int) throws -> (value: PickleValue, count: Int) {
+        func convert(_ index: Int, depth: Int) throws -> Converted {
             switch nodes[index] {
-            case .none: return (.none, 1)
-            case .bool(let value): return (.bool(value), 1)
-            case .int(let value): return (.int(value), 1)
-            case .bigInt(let value): return (.bigInt(value), 1)
-            case .float(let value): return (.float(value), 1)
-            case .string(let value): return (.string(value), 1)
-            case .bytes(let value): return (.bytes(value), 1)
-            case .tensor(let record): return (.tensor(record), 1)
+            case .none: return (.none, 1, 0)
+            case .bool(let value): return (.bool(value), 1, 0)
+            case .int(let value): return (.int(value), 1, 0)
+            case .bigInt(let value): return (.bigInt(value), 1, 0)
+            case .float(let value): return (.float(value), 1, 0)
+            case .string(let value): return (.string(value), 1, 0)
+            case .bytes(let value): return (.bytes(value), 1, 0)
+            case .tensor(let record): return (.tensor(record), 1, 0)
             case .storage(let storage):
                 let record = TensorRecord(unchecked: storage, elementType: storage.elementType, shape: [storage.elementCount],
                                           strides: [1], storageOffset: 0, requiresGrad: false, isParameter: false)
-                return (.tensor(record), 1)
-            case .global(.dtype(let type)): return (.string("torch.\(type.rawValue)"), 1)
-            case .global(.storageType(let type)): return (.string("torch.\(type.storageClassName)"), 1)
+                return (.tensor(record), 1, 0)
+            case .global(.dtype(let type)): return (.string("torch.\(type.rawValue)"), 1, 0)
+            case .global(.storageType(let type)): return (.string("torch.\(type.storageClassName)"), 1, 0)
             case .global(let global):
                 throw failure("the result holds the Python callable \(global.pythonName) as a value, which is not checkpoint data")
             case .list, .set, .tuple, .dict:
                 break
             }
-            if let done = converted[index] { return done }
-            guard depth < limits.maximumDepth else {
-                throw failure("the data is nested more than \(limits.maximumDepth) levels deep")
+            // A shared container converted before may now sit deeper than it did then.
+            if let done = converted[index] {
+                guard depth + done.height <= maximumDepth else { throw failure(tooDeep) }
+                return done
             }
+            guard depth < maximumDepth else { throw failure(tooDeep) }
             guard inProgress.insert(index).inserted else {
                 throw failure("the data contains itself (a recursive structure), which checkpoint data never does")
             }
             var count = 1
+            var height = 1
             func child(_ index: Int) throws -> PickleValue {
                 let result = try convert(index, depth: depth + 1)
                 count = min(count + result.count, limit + 1)
+                height = max(height, result.height + 1)
                 return result.value
             }
             let value: PickleValue
             switch nodes[index] {
-            case .list(let list): value = .list(try lists[list].map(child))
-            case .set(let list): value = .list(try lists[list].map(child))
+            case .list(let list), .set(let list): value = .list(try lists[list].map(child))
             case .tuple(let elements): value = .tuple(try elements.map(child))
             case .dict(let dict):
                 value = .dict(try dicts[dict].entries.map { (key: try child($0.key), value: try child($0.value)) },
@@ -1034,8 +1040,8 @@ final class Unpickler {
             guard count <= limit else {
                 throw failure("the data holds more than \(limit) values when shared references are expanded")
             }
-            converted[index] = (value, count)
-            return (value, count)
+            converted[index] = (value, count, height)
+            return (value, count, height)
         }
         return try convert(root, depth: 0).value
     }

@@ -82,8 +82,8 @@ struct ZipArchiveReader {
         let slice = UnsafeRawBufferPointer(rebasing: bytes[entry.dataOffset ..< entry.dataOffset + entry.size])
         let actual = CRC32.checksum(slice)
         guard actual == entry.crc32 else {
-            throw FormatFailure(String(format: "the zip entry %@ is corrupt: its CRC-32 is %08x, not the recorded %08x",
-                                       entry.name, actual, entry.crc32), at: entry.dataOffset)
+            throw FormatFailure("the zip entry \(entry.name) is corrupt: its CRC-32 is \(hexadecimal(actual, digits: 8)), "
+                                + "not the recorded \(hexadecimal(entry.crc32, digits: 8))", at: entry.dataOffset)
         }
         return slice
     }

@@ -84,6 +84,20 @@ print(json.dumps({"pickles": [pickle.dumps(plain, protocol=p).hex() for p in ran
         #expect(throws: TorchFileError.self) { try TorchFile.load(data: Data(pickle.bytes)) }
     }
 
+    @Test("a shared value reused deeper than it first appeared still counts toward the nesting limit")
+    func refusesDeepSharedValues() throws {
+        var pickle = PickleBuilder()
+        pickle.op(0x4E) // None
+        pickle.bytes += [UInt8](repeating: 0x85, count: 150) // 150 nested tuples: fine alone
+        pickle.op(0x71, 0) // memo 0
+        pickle.op(0x68, 0) // the same value again...
+        pickle.bytes += [UInt8](repeating: 0x85, count: 100) // ...100 levels deeper
+        pickle.op(0x86) // (shallow, deep)
+        pickle.stop()
+        let failure = try #require(throws: FormatFailure.self) { try unpickle(pickle.bytes) }
+        #expect(failure.message.contains("nested"))
+    }
+
     @Test("shared references that would expand to 2^60 values are refused")
     func refusesExponentialSharing() throws {
         var pickle = PickleBuilder()

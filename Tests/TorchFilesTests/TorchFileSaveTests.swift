@@ -45,7 +45,8 @@ print(json.dumps([describe(torch.load(path, weights_only=True)) for path in sys.
         let parameter = try randomTensor(.float32, shape: [3], using: &generator).with(requiresGrad: true, isParameter: true)
         let ints: [PickleValue] = [0, 1, -1, 255, 256, 65535, 65536, .int(Int(Int32.max)), .int(Int(Int32.min)),
                                    .int(Int(Int32.max) + 1), .int(Int(Int32.min) - 1), .int(Int.max), .int(Int.min)]
-        let floats: [PickleValue] = [1.5, -0.0, .float(.infinity), .float(-.infinity), 1e-310, .float(1.0 / 3.0)]
+        let floats: [PickleValue] = [1.5, -0.0, .float(.infinity), .float(-.infinity), .float(.leastNonzeroMagnitude),
+                                     .float(.nan), .float(1.0 / 3.0)]
         let entries: [(key: PickleValue, value: PickleValue)] = [
             (key: "state_dict", value: stateDict),
             (key: "dtypes", value: dtypes),
