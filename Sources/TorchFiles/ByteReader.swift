@@ -139,6 +139,17 @@ func swapByteOrder(_ bytes: inout [UInt8], elementSize: Int) {
     }
 }
 
+// MARK: - Reading files
+
+/// The whole contents of the file at `url`.
+func readContents(of url: URL) throws -> Data {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+        throw FormatFailure("it is a folder, not a file")
+    }
+    return try Data(contentsOf: url)
+}
+
 // MARK: - Hexadecimal
 
 /// `value` in hexadecimal, zero-padded to `digits` digits.

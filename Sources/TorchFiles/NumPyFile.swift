@@ -35,7 +35,7 @@ public enum NumPyFile {
     /// - Throws: `TorchFileError` when the file is unreadable, truncated, not a `.npy` file, or
     ///   holds a dtype other than unicode strings and the `ElementType`s (object arrays included).
     public static func load(contentsOf url: URL) throws -> NumPyArray {
-        try withFileErrors(readAction, path: url.path) { try decode(try Data(contentsOf: url)) }
+        try withFileErrors(readAction, path: url.path) { try decode(try readContents(of: url)) }
     }
 
     /// The array of a `.npy` file held in memory.

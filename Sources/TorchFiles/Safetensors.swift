@@ -20,7 +20,7 @@ public enum Safetensors {
     ///   valid JSON, names an unsupported dtype, or places a tensor outside the data.
     public static func load(contentsOf url: URL) throws
         -> (tensors: [(name: String, tensor: TensorRecord)], metadata: [String: String]) {
-        try withFileErrors(readAction, path: url.path) { try decode(try Data(contentsOf: url)) }
+        try withFileErrors(readAction, path: url.path) { try decode(try readContents(of: url)) }
     }
 
     /// The tensors and metadata of a safetensors file held in memory.

@@ -27,7 +27,7 @@ public enum TorchFile {
     ///   corrupt or truncated, or holds something other than checkpoint data.
     public static func load(contentsOf url: URL) throws -> PickleValue {
         try withFileErrors(readAction, path: url.path) {
-            try decode(try Data(contentsOf: url))
+            try decode(try readContents(of: url))
         }
     }
 
