@@ -77,7 +77,7 @@ public final class Tensor {
         }
     }
 
-    private static func makeHandle(bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int],
+    static func makeHandle(bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int],
                                    pinned: Bool) throws -> OpaquePointer {
         var result: OpaquePointer?
         let sizes = shape.map(Int64.init)
