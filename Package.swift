@@ -101,7 +101,7 @@ let package = Package(
         // MARK: Tests, one target per source target
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TorchFilesTests", dependencies: ["TorchFiles", "TestSupport"]),
-        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"]),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchFiles", "TestSupport"]),
         .testTarget(name: "VideoTests", dependencies: ["Video", "TestSupport"]),
         .testTarget(name: "MILNCETests", dependencies: ["MILNCE", "TestSupport"]),
         .testTarget(name: "milnceTests", dependencies: ["milnce", "TestSupport"]),
