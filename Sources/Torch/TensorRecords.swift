@@ -70,11 +70,10 @@ public typealias NamedTensors = [(name: String, tensor: Tensor)]
 /// Reads the tensors of a state dict saved by `torch.save` (zip or legacy format) or as
 /// safetensors, chosen by content.
 public func loadNamedTensors(from url: URL) throws -> NamedTensors {
-    let data = try Data(contentsOf: url, options: .mappedIfSafe)
     if url.pathExtension == "safetensors" {
-        return try Safetensors.load(data: data).tensors.map { ($0.name, try Tensor($0.tensor)) }
+        return try Safetensors.load(contentsOf: url).tensors.map { ($0.name, try Tensor($0.tensor)) }
     }
-    let value = try TorchFile.load(data: data)
+    let value = try TorchFile.load(contentsOf: url)
     guard let records = value.asTensorDictionary else {
         throw TorchFileError(action: "reading a state dict", path: url.path,
                              message: "the file does not hold a dictionary of named tensors")

@@ -58,7 +58,7 @@ public struct ModelCheckpoint {
             return ModelCheckpoint(layout: .safetensors, stateDict: try loadNamedTensors(from: url), contents: nil,
                                    hadModulePrefix: false).strippingModulePrefix()
         }
-        let value = try TorchFile.load(data: Data(contentsOf: url, options: .mappedIfSafe))
+        let value = try TorchFile.load(contentsOf: url)
         if let tensors = value.asTensorDictionary {
             let named = try tensors.map { ($0.name, try Tensor($0.tensor)) }
             return ModelCheckpoint(layout: .stateDict, stateDict: named, contents: nil, hadModulePrefix: false)
