@@ -1,0 +1,318 @@
+import Foundation
+import Torch
+import Video
+
+/// How training clips are cut and batched.
+public struct LoaderOptions: Sendable, Equatable {
+    /// Clips per batch on this rank.
+    public var batchSize = 32
+    /// Decoding threads (`--num_thread_reader` on this rank).
+    public var threads = 4
+    /// Finished batches kept ready ahead of the training step.
+    public var prefetchBatches = 2
+    /// Caption sampling: candidates, words, minimum clip time, frames and frame rate.
+    public var sampling = ClipSamplingOptions()
+    /// Side of the square frames.
+    public var size = 224
+    /// Crop a `size` window without scaling (training); else the largest square scaled to `size`.
+    public var cropOnly = true
+    /// Centre the crop instead of placing it at random.
+    public var centerCrop = false
+    /// Mirror clips left to right with probability 0.5.
+    public var randomFlip = true
+    /// Allocate batches in page-locked memory (for asynchronous copies to a GPU).
+    public var pinMemory = false
+    /// Seed of every random choice (sample order, captions, seek, crop, flip, substitutions).
+    public var seed: UInt64 = 1
+    /// Attempts at other videos before a sample is left black with no words.
+    public var maximumSubstitutions = 20
+
+    public init() {}
+
+    /// Checks the options before any work starts.
+    public func validate() throws {
+        try sampling.validate()
+        guard batchSize > 0 else { throw LoaderError.invalidOptions("the batch size must be positive") }
+        guard threads > 0 else { throw LoaderError.invalidOptions("--num_thread_reader must be positive") }
+        guard size > 0 else { throw LoaderError.invalidOptions("--video_size must be positive") }
+        guard prefetchBatches > 0 else { throw LoaderError.invalidOptions("prefetch must be positive") }
+    }
+}
+
+/// Errors of the loader itself (a sample's failure is not one: it is substituted and counted).
+public enum LoaderError: Error, CustomStringConvertible {
+    case invalidOptions(String)
+    case stopped
+
+    public var description: String {
+        switch self {
+        case .invalidOptions(let message): "loader options: \(message)"
+        case .stopped: "the loader was stopped"
+        }
+    }
+}
+
+/// A sample that could not be used, and why.
+public struct SampleFailure: Sendable, CustomStringConvertible {
+    /// The video's number in the training list.
+    public var video: Int
+    /// The file involved (video or caption file).
+    public var path: String
+    /// The error.
+    public var reason: String
+
+    public var description: String { "\(path): \(reason)" }
+}
+
+/// One batch: `video` uint8 `B x 3 x T x S x S`, `text` int64 `B x K x W`.
+public struct TrainingBatch {
+    /// The batch's number in its epoch.
+    public var number: Int
+    public var video: Tensor
+    public var text: Tensor
+    /// The videos used, after substitutions.
+    public var videos: [Int]
+    /// Samples that failed and were replaced by another video.
+    public var failures: [SampleFailure]
+}
+
+/// The training data pipeline: each rank's share of every epoch in the order of PyTorch's
+/// DistributedSampler, cut into batches (drop_last), every sample decoded in-process by a pool of
+/// threads into batch tensors, finished batches handed out in order from a bounded queue.
+///
+/// Every random choice of a sample is drawn from a generator keyed by (seed, epoch, video,
+/// attempt), so a batch's contents do not depend on thread timing and any batch of any epoch can
+/// be produced again: resuming mid-epoch gives the batches an uninterrupted run would have seen.
+/// A sample whose video or captions are missing or broken is replaced by another video (chosen
+/// the same keyed way) and reported in the batch's `failures`; training never stops on bad data.
+public final class TrainingLoader: @unchecked Sendable {
+    public let options: LoaderOptions
+    public let order: DistributedOrder
+    let sampler: ClipSampler
+    let trainList: TrainList
+    let videoRoot: URL
+
+    public init(trainList: TrainList, sampler: ClipSampler, videoRoot: URL, order: DistributedOrder,
+                options: LoaderOptions) throws {
+        try options.validate()
+        guard sampler.index != nil else { throw LoaderError.invalidOptions("the clip sampler needs a caption index") }
+        self.trainList = trainList
+        self.sampler = sampler
+        self.videoRoot = videoRoot
+        self.order = order
+        self.options = options
+    }
+
+    /// Batches per epoch on this rank.
+    public var batchesPerEpoch: Int { order.batchCount(batchSize: options.batchSize) }
+
+    /// The batches of `epoch` from batch `first` on, produced in the background.
+    public func epoch(_ epoch: Int, startingAt first: Int = 0) throws -> EpochBatches {
+        let batches = try order.batches(epoch: epoch, batchSize: options.batchSize)
+        return EpochBatches(loader: self, epoch: epoch, batches: Array(batches.dropFirst(first)), firstNumber: first)
+    }
+
+    // MARK: Producing one sample
+
+    struct SampleResult {
+        var video: Int
+        var pixels: [UInt8]
+        var tokens: [Int64]
+        var failures: [SampleFailure]
+    }
+
+    /// The generator of attempt `attempt` at the sample of `video` in `epoch`.
+    func generator(epoch: Int, video: Int, attempt: Int) -> SplitMix64 {
+        SplitMix64(seed: options.seed, epoch: epoch, rank: attempt, sample: video)
+    }
+
+    func produce(epoch: Int, video original: Int) -> SampleResult {
+        var failures: [SampleFailure] = []
+        var video = original
+        let o = options
+        for attempt in 0...o.maximumSubstitutions {
+            var random = generator(epoch: epoch, video: original, attempt: attempt)
+            if attempt > 0 { video = random.uniformInt(in: 0...(trainList.count - 1)) }
+            do {
+                let sample = try sampler.sample(video: video, using: &random)
+                let horizontal = o.centerCrop ? 0.5 : random.uniformDouble()
+                let vertical = o.centerCrop ? 0.5 : random.uniformDouble()
+                let flipped = o.randomFlip && random.uniformDouble() > 0.5
+                let request = ClipRequest(
+                    startSeconds: Double(sample.startSeekSeconds), frameCount: o.sampling.numFrames,
+                    framesPerSecond: o.sampling.framesPerSecond, size: o.size,
+                    cropping: o.cropOnly ? .window : .scaledSquare,
+                    cropOffset: CropOffset(horizontal: horizontal, vertical: vertical), flipped: flipped,
+                    durationSeconds: sample.decodeSeconds)
+                let url = videoRoot.appendingPathComponent(trainList.videoPaths[video])
+                let clip = try VideoReader(url: url, threadCount: 1).clip(request)
+                return SampleResult(video: video, pixels: clip.pixels, tokens: sample.tokens, failures: failures)
+            } catch {
+                failures.append(SampleFailure(video: video, path: failurePath(video: video, error: error),
+                                              reason: "\(error)"))
+            }
+        }
+        let plane = 3 * o.sampling.numFrames * o.size * o.size
+        return SampleResult(video: video, pixels: [UInt8](repeating: 0, count: plane),
+                            tokens: [Int64](repeating: 0, count: o.sampling.numCandidates * o.sampling.maxWords),
+                            failures: failures)
+    }
+
+    private func failurePath(video: Int, error: Error) -> String {
+        if let error = error as? VideoError { return error.path }
+        if error is ClipSamplingError, let index = sampler.index, let path = try? index.captionPath(ofVideo: video) {
+            return path
+        }
+        return videoRoot.appendingPathComponent(trainList.videoPaths[video]).path
+    }
+}
+
+/// The batches of one epoch, produced by the loader's threads ahead of their use.
+public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable {
+    private let loader: TrainingLoader
+    private let epoch: Int
+    private let batches: [[Int]]
+    private let firstNumber: Int
+    private let condition = NSCondition()
+    /// Slots handed to workers: the next (batch, position) to produce.
+    private var nextSlot = 0
+    /// Batches the consumer has taken.
+    private var consumed = 0
+    private var pending: [Int: PendingBatch] = [:]
+    private var stopped = false
+    private var workers: [Thread] = []
+    /// Seconds the consumer has waited for data.
+    public private(set) var waitingSeconds = 0.0
+
+    final class PendingBatch {
+        var video: Tensor
+        var text: Tensor
+        var remaining: Int
+        var videos: [Int]
+        var failures: [SampleFailure] = []
+        init(video: Tensor, text: Tensor, count: Int) {
+            self.video = video
+            self.text = text
+            self.remaining = count
+            self.videos = Array(repeating: -1, count: count)
+        }
+    }
+
+    init(loader: TrainingLoader, epoch: Int, batches: [[Int]], firstNumber: Int) {
+        self.loader = loader
+        self.epoch = epoch
+        self.batches = batches
+        self.firstNumber = firstNumber
+        for index in 0..<loader.options.threads {
+            let thread = Thread { [weak self] in self?.work() }
+            thread.name = "milnce-loader-\(index)"
+            thread.stackSize = 4 << 20
+            workers.append(thread)
+            thread.start()
+        }
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// The number of batches this sequence yields.
+    public var count: Int { batches.count }
+
+    /// Stops the workers (they finish the sample in hand) and drops prepared batches.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        pending.removeAll()
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private var batchSize: Int { loader.options.batchSize }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while !stopped && nextSlot < batches.count * batchSize
+                && nextSlot / batchSize >= consumed + loader.options.prefetchBatches {
+                condition.wait()
+            }
+            if stopped || nextSlot >= batches.count * batchSize {
+                condition.unlock()
+                return
+            }
+            let slot = nextSlot
+            nextSlot += 1
+            let batchIndex = slot / batchSize
+            let position = slot % batchSize
+            let pendingBatch: PendingBatch
+            if let existing = pending[batchIndex] {
+                pendingBatch = existing
+            } else {
+                do {
+                    pendingBatch = try makeBatch()
+                } catch {
+                    // Allocation failure: nothing can be produced; stop and let next() report it.
+                    stopped = true
+                    condition.broadcast()
+                    condition.unlock()
+                    return
+                }
+                pending[batchIndex] = pendingBatch
+            }
+            condition.unlock()
+
+            let result = loader.produce(epoch: epoch, video: batches[batchIndex][position])
+            write(result, into: pendingBatch, at: position)
+
+            condition.lock()
+            pendingBatch.videos[position] = result.video
+            pendingBatch.failures += result.failures
+            pendingBatch.remaining -= 1
+            if pendingBatch.remaining == 0 { condition.broadcast() }
+            condition.unlock()
+        }
+    }
+
+    private func makeBatch() throws -> PendingBatch {
+        let o = loader.options
+        let video = try Tensor.empty([batchSize, 3, o.sampling.numFrames, o.size, o.size], dtype: .uint8, pinned: o.pinMemory)
+        let text = try Tensor.empty([batchSize, o.sampling.numCandidates, o.sampling.maxWords], dtype: .int64, pinned: o.pinMemory)
+        return PendingBatch(video: video, text: text, count: batchSize)
+    }
+
+    private func write(_ result: SampleResult, into batch: PendingBatch, at position: Int) {
+        _ = try? batch.video.withUnsafeMutableBytes { bytes in
+            let stride = result.pixels.count
+            result.pixels.withUnsafeBytes { source in
+                bytes.baseAddress!.advanced(by: position * stride).copyMemory(from: source.baseAddress!, byteCount: stride)
+            }
+        }
+        _ = try? batch.text.withUnsafeMutableBytes { bytes in
+            let stride = result.tokens.count * MemoryLayout<Int64>.stride
+            result.tokens.withUnsafeBytes { source in
+                bytes.baseAddress!.advanced(by: position * stride).copyMemory(from: source.baseAddress!, byteCount: stride)
+            }
+        }
+    }
+
+    private typealias SampleResult = TrainingLoader.SampleResult
+
+    /// The next batch in order, waiting for the workers if needed; nil at the end of the epoch.
+    public func next() -> TrainingBatch? {
+        let start = monotonicSeconds()
+        condition.lock()
+        defer { condition.unlock() }
+        guard consumed < batches.count else { return nil }
+        while !stopped && (pending[consumed]?.remaining ?? 1) > 0 {
+            condition.wait()
+        }
+        guard !stopped, let ready = pending.removeValue(forKey: consumed) else { return nil }
+        let number = firstNumber + consumed
+        consumed += 1
+        condition.broadcast()
+        waitingSeconds += monotonicSeconds() - start
+        return TrainingBatch(number: number, video: ready.video, text: ready.text, videos: ready.videos,
+                             failures: ready.failures)
+    }
+}
