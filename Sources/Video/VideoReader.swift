@@ -46,6 +46,7 @@ public final class VideoReader {
     /// Opens `url` and finds its video stream. `threadCount` is the decoder's thread count
     /// (1 suits data loaders that decode many clips in parallel; 0 lets FFmpeg choose).
     public init(url: URL, threadCount: Int = 1) throws {
+        FFmpegLogLevel.applyDefault()
         self.url = url
         let path = url.path
         var isDirectory: ObjCBool = false
@@ -186,4 +187,33 @@ public final class VideoReader {
     var stream: UnsafeMutablePointer<AVStream>? {
         formatContext?.pointee.streams[Int(streamIndex)]
     }
+}
+
+// MARK: - FFmpeg's messages
+
+/// How much FFmpeg's libraries print on standard error, for the whole process. Readers and
+/// writers make them quiet unless a level was chosen: problems in the data reach the caller as
+/// `VideoError`s and `Clip.decodedFrameCount`, as the reference ran `ffmpeg` quietly.
+public enum FFmpegLogLevel: Int32, Sendable {
+    /// Nothing.
+    case quiet = -8
+    /// Only errors after which FFmpeg cannot go on.
+    case fatal = 8
+    /// Errors, including damaged data it recovers from.
+    case error = 16
+    /// Errors and warnings.
+    case warning = 24
+    /// FFmpeg's default: also informational messages.
+    case info = 32
+
+    /// Sets this level for every FFmpeg call in the process.
+    public func apply() {
+        Self.applyDefault()
+        av_log_set_level(rawValue)
+    }
+
+    private static let quietOnce: Void = { av_log_set_level(FFmpegLogLevel.quiet.rawValue) }()
+
+    /// Makes FFmpeg quiet the first time any reader, writer or level is used.
+    static func applyDefault() { _ = quietOnce }
 }
