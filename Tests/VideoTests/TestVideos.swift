@@ -43,6 +43,9 @@ enum TestVideos {
         Recipe(name: "full-range-mjpeg.mkv", arguments: [
             "-f", "lavfi", "-i", "testsrc2=size=256x192:rate=20", "-t", "3",
             "-c:v", "mjpeg", "-q:v", "3", "-pix_fmt", "yuvj420p"]),
+        Recipe(name: "tiny-short-gop.mp4", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25", "-t", "3",
+            "-c:v", "libx264", "-preset", "veryfast", "-g", "10", "-pix_fmt", "yuv420p"]),
         Recipe(name: "variable-rate.mkv", arguments: [
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4",
             "-vf", "setpts=PTS+0.37*gt(N\\,40)/TB+0.013*mod(N\\,3)/TB", "-fps_mode", "vfr",
