@@ -28,7 +28,7 @@ extension VideoReader {
             limit: request.frameCount,
             convert: converting(size: request.size, cropping: request.cropping,
                                 offset: request.cropOffset, flip: request.flipped))
-        try run(startMicroseconds: start, pipeline: pipeline)
+        try run(startMicroseconds: start, sampling: av_inv_q(rate), pipeline: pipeline)
         return Clip(packedFrames: pipeline.frames, frameCount: request.frameCount, size: request.size)
     }
 
@@ -45,7 +45,7 @@ extension VideoReader {
             sync: ConstantFrameRateSync(filterTimeBase: stream.pointee.time_base, frameRate: frameRate),
             limit: nil,
             convert: converting(size: size, cropping: cropping, offset: cropOffset, flip: flipped))
-        try run(startMicroseconds: nil, pipeline: pipeline)
+        try run(startMicroseconds: nil, sampling: nil, pipeline: pipeline)
         return Clip(packedFrames: pipeline.frames, frameCount: pipeline.frames.count, size: size)
     }
 
@@ -224,6 +224,53 @@ private struct InputClock {
     var drainTimestamps: [Int64] = []
 }
 
+/// Packets read ahead of the decoder, with the `AVPacket`s they live in reused.
+private final class PacketQueue {
+    /// How many packets are read ahead: more than any stream's reordering depth.
+    static let depth = 24
+    private var packets: [UnsafeMutablePointer<AVPacket>] = []
+    private var spare: [UnsafeMutablePointer<AVPacket>] = []
+
+    deinit {
+        for packet in packets + spare {
+            var pointer: UnsafeMutablePointer<AVPacket>? = packet
+            av_packet_free(&pointer)
+        }
+    }
+
+    var count: Int { packets.count }
+
+    /// Takes over the data of `source`, leaving it empty; `false` when out of memory.
+    func append(movingFrom source: UnsafeMutablePointer<AVPacket>) -> Bool {
+        guard let packet = spare.popLast() ?? av_packet_alloc() else {
+            av_packet_unref(source)
+            return false
+        }
+        av_packet_move_ref(packet, source)
+        packets.append(packet)
+        return true
+    }
+
+    /// Moves the oldest packet into `target`; `false` when the queue is empty.
+    func removeFirst(into target: UnsafeMutablePointer<AVPacket>) -> Bool {
+        guard !packets.isEmpty else { return false }
+        let packet = packets.removeFirst()
+        av_packet_move_ref(target, packet)
+        spare.append(packet)
+        return true
+    }
+
+    /// The smallest presentation timestamp queued that is later than `timestamp`.
+    func nextTimestamp(after timestamp: Int64) -> Int64? {
+        var best: Int64?
+        for packet in packets {
+            let pts = packet.pointee.pts
+            if pts != noTimestamp && pts > timestamp && pts < (best ?? Int64.max) { best = pts }
+        }
+        return best
+    }
+}
+
 /// What a decoding run met.
 private struct DecodeReport {
     var framesDecoded = 0
@@ -235,7 +282,10 @@ private struct DecodeReport {
 extension VideoReader {
     /// Seeks (when `startMicroseconds` is given), decodes, and feeds `pipeline` until it is
     /// complete or the stream ends; throws when the stream gives no frame at all.
-    func run(startMicroseconds: Int64?, pipeline: SelectionPipeline) throws {
+    ///
+    /// `sampling` is the output time base of the `fps` selection, when there is one: pictures
+    /// that cannot reach the output are then not decoded where the codec allows it.
+    func run(startMicroseconds: Int64?, sampling: AVRational?, pipeline: SelectionPipeline) throws {
         guard let formatContext, let stream, let packet, let frame = decodedFrame else { throw VideoError.noVideoStream(path: path) }
         if hasDecoded { try openDecoder() }
         guard let decoder else { throw VideoError.noVideoStream(path: path) }
@@ -323,17 +373,45 @@ extension VideoReader {
             report.lastDecodeError = ffmpegErrorMessage(status)
         }
 
-        // Packets.
-        while !pipeline.isComplete {
-            let readStatus = av_read_frame(formatContext, packet)
-            if readStatus < 0 {
-                if readStatus != cffmpeg_error_eof() { report.readError = ffmpegErrorMessage(readStatus) }
-                break
+        // Packets, read a little ahead so that their timestamps tell which pictures the clip uses.
+        let lookahead = PacketQueue()
+        var readFinished = false
+        var earliestKeptTimestamp = Int64.max
+        func refill() throws {
+            while !readFinished && lookahead.count < PacketQueue.depth {
+                let readStatus = av_read_frame(formatContext, packet)
+                if readStatus < 0 {
+                    if readStatus != cffmpeg_error_eof() { report.readError = ffmpegErrorMessage(readStatus) }
+                    readFinished = true
+                    return
+                }
+                guard packet.pointee.stream_index == streamIndex else {
+                    av_packet_unref(packet)
+                    continue
+                }
+                if packet.pointee.dts != noTimestamp { packet.pointee.dts += offset }
+                if packet.pointee.pts != noTimestamp { packet.pointee.pts += offset }
+                if packet.pointee.pts >= 0 { earliestKeptTimestamp = min(earliestKeptTimestamp, packet.pointee.pts) }
+                guard lookahead.append(movingFrom: packet) else {
+                    throw VideoError.ioError(path: path, operation: "decode", reason: "out of memory")
+                }
             }
+        }
+        /// Whether the picture in `packet` cannot reach the clip: before the start, or followed
+        /// (in presentation order, within the lookahead) by a picture on the same output tick.
+        func isUnused(_ pts: Int64) -> Bool {
+            guard skipsUnusedFrames, let sampling, pts != noTimestamp, initialDelay > 0 else { return false }
+            if pts < 0 { return true }
+            // The first kept picture sets where the clip's duration is counted from: keep it.
+            guard earliestKeptTimestamp < pts, let next = lookahead.nextTimestamp(after: pts) else { return false }
+            return cffmpeg_rescale_near_pass_minmax(next, timeBase, sampling)
+                <= cffmpeg_rescale_near_pass_minmax(pts, timeBase, sampling)
+        }
+
+        while !pipeline.isComplete {
+            try refill()
+            guard lookahead.removeFirst(into: packet) else { break }
             defer { av_packet_unref(packet) }
-            guard packet.pointee.stream_index == streamIndex else { continue }
-            if packet.pointee.dts != noTimestamp { packet.pointee.dts += offset }
-            if packet.pointee.pts != noTimestamp { packet.pointee.pts += offset }
 
             beginPacket(dts: packet.pointee.dts)
             var repeating = false
@@ -347,6 +425,9 @@ extension VideoReader {
                     if packet.pointee.size == 0 {
                         status = 0 // empty packets before the end are skipped
                     } else {
+                        // A picture the clip cannot use is not decoded when no other picture refers
+                        // to it (the decoder skips such pictures before decoding them).
+                        decoder.pointee.skip_frame = isUnused(packet.pointee.pts) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
                         packet.pointee.dts = clock.dts != noTimestamp
                             ? av_rescale_q(clock.dts, microsecond, timeBase) : noTimestamp
                         let sent = avcodec_send_packet(decoder, packet)

@@ -22,6 +22,11 @@ public final class VideoReader {
     public let codecName: String
     /// The number of frames the container declares for the video stream, if it declares one.
     public let declaredFrameCount: Int?
+    /// Whether `clip` skips decoding pictures that cannot reach the clip (before its start, or
+    /// between two sampled instants) and that no other picture refers to (B-frames, mostly), in
+    /// streams with picture reordering. The clip's frames are the same; turn it off to decode every
+    /// picture as `ffmpeg` does.
+    public var skipsUnusedFrames = true
 
     // MARK: FFmpeg state
 
