@@ -84,6 +84,21 @@ struct AgreementTests {
         }
     }
 
+    @Test("decoder threads and skipped pictures do not change the frames")
+    func threadsAndSkipping() throws {
+        let video = try TestVideos.named("bikes.mp4")
+        let request = ClipRequest(startSeconds: 4, frameCount: 16, framesPerSecond: 5, size: 96, cropping: .window,
+                                  cropOffset: CropOffset(horizontal: 0.7, vertical: 0.2), flipped: true)
+        let reference = try VideoReader(url: video.url, threadCount: 1)
+        reference.skipsUnusedFrames = false
+        let expected = try reference.clip(request)
+        #expect(expected.decodedFrameCount == 16)
+        for threads in [0, 1, 3] {
+            let clip = try VideoReader(url: video.url, threadCount: threads).clip(request)
+            #expect(clip == expected, "\(threads) decoder threads")
+        }
+    }
+
     @Test("whole videos at their native rate", arguments: ["carphone_pristine.mp4", "variable-rate.mkv", "mpeg4.avi"])
     func allFramesAgree(_ name: String) throws {
         let ffmpeg = try TestVideos.ffmpeg()
