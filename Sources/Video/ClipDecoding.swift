@@ -174,8 +174,10 @@ final class SelectionPipeline {
     /// A decoded frame with its timestamp in the stream's time base.
     func receive(_ frame: DecodedFrame, timestamp: Int64) throws {
         guard !hasEnded else { return }
-        if trim != nil {
-            switch trim!.verdict(forTimestamp: timestamp) {
+        if var selection = trim {
+            let verdict = selection.verdict(forTimestamp: timestamp)
+            trim = selection
+            switch verdict {
             case .drop: return
             case .end(let endTimestamp):
                 try finish(endTimestamp: endTimestamp)
@@ -183,9 +185,11 @@ final class SelectionPipeline {
             case .keep: break
             }
         }
-        if rate != nil {
-            for (selected, outputTimestamp) in rate!.push(frame, timestamp: timestamp) {
-                try emit(sync.push(selected, timestamp: outputTimestamp))
+        if var selection = rate {
+            let selected = selection.push(frame, timestamp: timestamp)
+            rate = selection
+            for (picked, outputTimestamp) in selected {
+                try emit(sync.push(picked, timestamp: outputTimestamp))
             }
         } else {
             try emit(sync.push(frame, timestamp: timestamp))
@@ -196,9 +200,11 @@ final class SelectionPipeline {
     func finish(endTimestamp: Int64) throws {
         guard !hasEnded else { return }
         hasEnded = true
-        if rate != nil {
-            for (selected, outputTimestamp) in rate!.finish(endTimestamp: endTimestamp) {
-                try emit(sync.push(selected, timestamp: outputTimestamp))
+        if var selection = rate {
+            let selected = selection.finish(endTimestamp: endTimestamp)
+            rate = selection
+            for (picked, outputTimestamp) in selected {
+                try emit(sync.push(picked, timestamp: outputTimestamp))
             }
         }
         try emit(sync.finish())

@@ -80,10 +80,17 @@ public struct Clip: Sendable, Equatable {
     public let decodedFrameCount: Int
     /// The pixels, `3 x frameCount x size x size`: all red values of frame 0 row by row, then
     /// those of frame 1, ..., then the green values, then the blue ones.
-    public var pixels: [UInt8]
+    public let pixels: [UInt8]
 
-    /// A clip from its channel-major pixels.
-    public init(frameCount: Int, size: Int, decodedFrameCount: Int, pixels: [UInt8]) {
+    /// A clip from its channel-major pixels; `nil` unless there are `3 * frameCount * size * size`
+    /// of them and `decodedFrameCount` is within `0...frameCount`.
+    public init?(frameCount: Int, size: Int, decodedFrameCount: Int, pixels: [UInt8]) {
+        guard frameCount >= 0, size > 0, (0...frameCount).contains(decodedFrameCount),
+              frameCount.multipliedReportingOverflow(by: 3 * size * size).partialValue == pixels.count else { return nil }
+        self.init(checkedFrameCount: frameCount, size: size, decodedFrameCount: decodedFrameCount, pixels: pixels)
+    }
+
+    private init(checkedFrameCount frameCount: Int, size: Int, decodedFrameCount: Int, pixels: [UInt8]) {
         self.frameCount = frameCount
         self.size = size
         self.decodedFrameCount = decodedFrameCount
@@ -112,7 +119,7 @@ public struct Clip: Sendable, Equatable {
                 }
             }
         }
-        self.init(frameCount: frameCount, size: size, decodedFrameCount: used, pixels: pixels)
+        self.init(checkedFrameCount: frameCount, size: size, decodedFrameCount: used, pixels: pixels)
     }
 
     /// Frame `index` as a packed RGB image (what `ffmpeg -pix_fmt rgb24` writes), or `nil` when

@@ -8,7 +8,7 @@ public struct RGBImage: Sendable, Equatable {
     /// The height in pixels.
     public let height: Int
     /// The pixels, row by row, `R G B` per pixel: `width * height * 3` bytes.
-    public var pixels: [UInt8]
+    public private(set) var pixels: [UInt8]
 
     /// An image from its pixels; `nil` when their number is not `width * height * 3`.
     public init?(width: Int, height: Int, pixels: [UInt8]) {

@@ -30,7 +30,9 @@ struct ImageTests {
         let size = 5, count = 5
         var pixels = [UInt8](repeating: 0, count: 3 * count * size * size)
         for index in pixels.indices { pixels[index] = UInt8(index % 200) }
-        let clip = Clip(frameCount: count, size: size, decodedFrameCount: count, pixels: pixels)
+        let clip = try #require(Clip(frameCount: count, size: size, decodedFrameCount: count, pixels: pixels))
+        #expect(Clip(frameCount: count, size: size + 1, decodedFrameCount: count, pixels: pixels) == nil)
+        #expect(Clip(frameCount: count, size: size, decodedFrameCount: count + 1, pixels: pixels) == nil)
         let sheet = try #require(RGBImage.contactSheet(of: clip, columns: 3, separator: 2, separatorGray: 255))
         #expect(sheet.width == 3 * size + 2 * 2)
         #expect(sheet.height == 2 * size + 2)
@@ -50,7 +52,8 @@ struct ImageTests {
         #expect(Array(sheet.pixels[separatorIndex..<separatorIndex + 3]) == [255, 255, 255])
         let emptyIndex = ((size + 2) * sheet.width + 2 * (size + 2)) * 3
         #expect(Array(sheet.pixels[emptyIndex..<emptyIndex + 3]) == [255, 255, 255])
-        #expect(RGBImage.contactSheet(of: Clip(frameCount: 0, size: 4, decodedFrameCount: 0, pixels: [])) == nil)
+        let empty = try #require(Clip(frameCount: 0, size: 4, decodedFrameCount: 0, pixels: []))
+        #expect(RGBImage.contactSheet(of: empty) == nil)
     }
 
     @Test("the raw .rgb file is byte for byte what ffmpeg writes")
