@@ -87,9 +87,10 @@ extension VideoReader {
     /// The conversion of one frame to the clip's packed RGB pixels.
     private func converting(size: Int, cropping: ClipCropping, offset: CropOffset, flip: Bool)
         -> (UnsafeMutablePointer<AVFrame>) throws -> [UInt8] {
-        return { [converter, path] frame in
+        return { [converter, path, orientation] frame in
             do {
-                let converted = try converter.convert(frame, size: size, cropping: cropping, offset: offset, flip: flip)
+                let converted = try converter.convert(frame, size: size, cropping: cropping, offset: offset, flip: flip,
+                                                      orientation: orientation)
                 guard converted.width == size, converted.height == size else {
                     throw VideoError.invalidRequest(
                         path: path, reason: "a \(size)×\(size) crop of this video's pixel format must have an even size")

@@ -17,6 +17,7 @@ final class FrameConverter {
     private var colorKey: ColorKey?
     /// Reused frames: a view into the decoded frame, a flipped copy, the RGB output.
     private var view: UnsafeMutablePointer<AVFrame>?
+    private var oriented: UnsafeMutablePointer<AVFrame>?
     private var flipped: UnsafeMutablePointer<AVFrame>?
     private var output: UnsafeMutablePointer<AVFrame>?
 
@@ -36,7 +37,7 @@ final class FrameConverter {
 
     deinit {
         if let scaler { sws_freeContext(scaler) }
-        for frame in [view, flipped, output] {
+        for frame in [view, oriented, flipped, output] {
             var pointer = frame
             av_frame_free(&pointer)
         }
@@ -79,8 +80,9 @@ final class FrameConverter {
 
     /// The frame cut to a square, perhaps mirrored and scaled, as packed RGB
     /// (`size x size x 3` bytes, or smaller when the window is rounded down).
-    func convert(_ frame: UnsafeMutablePointer<AVFrame>, size: Int, cropping: ClipCropping,
-                 offset: CropOffset, flip: Bool) throws -> ConvertedFrame {
+    func convert(_ decoded: UnsafeMutablePointer<AVFrame>, size: Int, cropping: ClipCropping,
+                 offset: CropOffset, flip: Bool, orientation: Orientation = .upright) throws -> ConvertedFrame {
+        let frame = orientation == .upright ? decoded : try orient(decoded, orientation)
         guard let descriptor = av_pix_fmt_desc_get(AVPixelFormat(frame.pointee.format)) else {
             throw ConversionFailure.unsupportedFormat("unknown pixel format \(frame.pointee.format)")
         }
@@ -160,6 +162,68 @@ final class FrameConverter {
             }
         }
         return ConvertedFrame(width: width, height: height, pixels: pixels)
+    }
+
+    /// The frame turned upright (`transpose`, `hflip`, `vflip`) in a reused buffer; unchanged when
+    /// its pixel format has unequal horizontal and vertical chroma subsampling or is not planar.
+    private func orient(_ frame: UnsafeMutablePointer<AVFrame>, _ orientation: Orientation) throws
+        -> UnsafeMutablePointer<AVFrame> {
+        guard let descriptor = av_pix_fmt_desc_get(AVPixelFormat(frame.pointee.format)) else { return frame }
+        let flags = descriptor.pointee.flags
+        let unsupported = UInt64(AV_PIX_FMT_FLAG_HWACCEL) | UInt64(AV_PIX_FMT_FLAG_BITSTREAM) | UInt64(AV_PIX_FMT_FLAG_PAL)
+        let horizontalShift = Int(descriptor.pointee.log2_chroma_w)
+        let verticalShift = Int(descriptor.pointee.log2_chroma_h)
+        if flags & unsupported != 0 { return frame }
+        if case .transpose = orientation, horizontalShift != verticalShift { return frame }
+        let inputWidth = Int(frame.pointee.width), inputHeight = Int(frame.pointee.height)
+        let (width, height) = orientation.size(width: inputWidth, height: inputHeight)
+        let target = try reusableFrame(&oriented)
+        if target.pointee.format != frame.pointee.format || Int(target.pointee.width) != width
+            || Int(target.pointee.height) != height || cffmpeg_frame_data(target, 0) == nil {
+            av_frame_unref(target)
+            target.pointee.format = frame.pointee.format
+            target.pointee.width = Int32(width)
+            target.pointee.height = Int32(height)
+            let status = av_frame_get_buffer(target, 0)
+            guard status >= 0 else { throw ConversionFailure.scalingFailed(ffmpegErrorMessage(status)) }
+        }
+        target.pointee.color_range = frame.pointee.color_range
+        target.pointee.colorspace = frame.pointee.colorspace
+        let planeCount = Int(av_pix_fmt_count_planes(AVPixelFormat(frame.pointee.format)))
+        for plane in 0..<min(planeCount, 4) {
+            guard let from = cffmpeg_frame_data(frame, Int32(plane)),
+                  let to = cffmpeg_frame_data(target, Int32(plane)) else { continue }
+            let isChroma = plane == 1 || plane == 2
+            func planeSize(_ w: Int, _ h: Int) -> (Int, Int) {
+                isChroma ? (-((-w) >> horizontalShift), -((-h) >> verticalShift)) : (w, h)
+            }
+            let (inWidth, inHeight) = planeSize(inputWidth, inputHeight)
+            let (outWidth, outHeight) = planeSize(width, height)
+            let step = Int(cffmpeg_max_pixel_step(descriptor, Int32(plane)))
+            let fromStride = Int(cffmpeg_frame_linesize(frame, Int32(plane)))
+            let toStride = Int(cffmpeg_frame_linesize(target, Int32(plane)))
+            guard step > 0 else { continue }
+            for row in 0..<outHeight {
+                let output = to + row * toStride
+                for column in 0..<outWidth {
+                    let sourceRow: Int, sourceColumn: Int
+                    switch orientation {
+                    case .upright:
+                        (sourceRow, sourceColumn) = (row, column)
+                    case .transpose(let direction):
+                        sourceRow = direction & 1 != 0 ? inHeight - 1 - column : column
+                        sourceColumn = direction & 2 != 0 ? inWidth - 1 - row : row
+                    case .flip(let horizontal, let vertical):
+                        sourceRow = vertical ? inHeight - 1 - row : row
+                        sourceColumn = horizontal ? inWidth - 1 - column : column
+                    }
+                    let a = from + sourceRow * fromStride + sourceColumn * step
+                    let b = output + column * step
+                    for byte in 0..<step { b[byte] = a[byte] }
+                }
+            }
+        }
+        return target
     }
 
     /// `hflip` of every plane of `frame` into a reused buffer.
@@ -291,6 +355,47 @@ final class FrameConverter {
         guard let frame = av_frame_alloc() else { throw ConversionFailure.scalingFailed("out of memory") }
         slot = frame
         return frame
+    }
+}
+
+/// How decoded pictures are turned upright from the stream's display matrix, as `ffmpeg` does
+/// by default (its `autorotate`: a `transpose`, `hflip` or `vflip` filter before all others).
+enum Orientation: Equatable {
+    /// Shown as decoded.
+    case upright
+    /// FFmpeg's `transpose` filter: direction 0 = counter-clockwise and flipped, 1 = clockwise,
+    /// 2 = counter-clockwise, 3 = clockwise and flipped.
+    case transpose(direction: Int)
+    /// Mirrored left to right and/or top to bottom.
+    case flip(horizontal: Bool, vertical: Bool)
+
+    /// The orientation `ffmpeg` derives from a display matrix (`nil`: none). Rotations by angles
+    /// other than multiples of 90° (which `ffmpeg` interpolates) are left upright.
+    init(displayMatrix matrix: UnsafePointer<Int32>?) {
+        guard let matrix else {
+            self = .upright
+            return
+        }
+        var theta = -av_display_rotation_get(matrix).rounded()
+        theta -= 360 * (theta / 360 + 0.9 / 360).rounded(.down)
+        if abs(theta - 90) < 1 {
+            self = .transpose(direction: matrix[3] > 0 ? 0 : 1)
+        } else if abs(theta - 180) < 1 {
+            self = .flip(horizontal: matrix[0] < 0, vertical: matrix[4] < 0)
+        } else if abs(theta - 270) < 1 {
+            self = .transpose(direction: matrix[3] < 0 ? 3 : 2)
+        } else if abs(theta) < 1 && matrix[4] < 0 {
+            self = .flip(horizontal: false, vertical: true)
+        } else {
+            self = .upright
+        }
+        if case .flip(false, false) = self { self = .upright }
+    }
+
+    /// The frame size after turning a `width`×`height` picture.
+    func size(width: Int, height: Int) -> (width: Int, height: Int) {
+        if case .transpose = self { return (height, width) }
+        return (width, height)
     }
 }
 

@@ -22,6 +22,12 @@ public final class VideoReader {
     public let codecName: String
     /// The number of frames the container declares for the video stream, if it declares one.
     public let declaredFrameCount: Int?
+    /// The rotation of the stream's display matrix, as ffprobe reports it (`rotation`,
+    /// counter-clockwise degrees) brought into 0..<360; 0 without one. Clips are turned upright
+    /// first, as `ffmpeg` does; `width` and `height` are those of the decoded pictures.
+    public let rotationDegrees: Int
+    /// How decoded pictures are turned upright.
+    let orientation: Orientation
     /// Whether `clip` skips decoding pictures that cannot reach the clip (before its start, or
     /// between two sampled instants) and that no other picture refers to (B-frames, mostly), in
     /// streams with picture reordering. The clip's frames are the same; turn it off to decode every
@@ -112,6 +118,14 @@ public final class VideoReader {
         width = Int(parameters.pointee.width)
         height = Int(parameters.pointee.height)
         declaredFrameCount = stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil
+        let displayMatrix = cffmpeg_stream_display_matrix(stream)
+        orientation = Orientation(displayMatrix: displayMatrix)
+        if let displayMatrix, case let angle = av_display_rotation_get(displayMatrix), angle.isFinite {
+            let degrees = Int(angle.rounded().truncatingRemainder(dividingBy: 360))
+            rotationDegrees = (degrees + 360) % 360
+        } else {
+            rotationDegrees = 0
+        }
 
         let average = stream.pointee.avg_frame_rate
         let real = stream.pointee.r_frame_rate

@@ -26,6 +26,7 @@ struct AgreementCase: Sendable, CustomTestStringConvertible {
             ("vp9.webm", 5, 224), ("h264-bt709.mkv", 5, 224), ("mpeg4.avi", 5, 224),
             ("h264-audio.mov", 4, 224), ("odd-size.webm", 4, 128), ("portrait.mp4", 4, 160),
             ("full-range-mjpeg.mkv", 3, 160), ("variable-rate.mkv", 4.4, 224),
+            ("rotated-90.mp4", 3, 160), ("rotated-180.mp4", 3, 160), ("rotated-270.mov", 3, 160),
         ]
         let rates: [Double] = [5, 10, 30, 7.5, 29.97, 5, 12.5, 24]
         let offsets: [CropOffset] = [.centered, CropOffset(horizontal: 0.13, vertical: 0.87),

@@ -10,6 +10,8 @@ struct ProbeResult {
     var width: Int
     var height: Int
     var codecName: String
+    /// The display matrix's rotation (ffprobe's `rotation` side data), 0 when there is none.
+    var rotationDegrees: Int
 
     /// Runs `ffprobe` (beside the `ffmpeg` program) on `url`.
     static func probe(_ url: URL) throws -> ProbeResult {
@@ -19,7 +21,8 @@ struct ProbeResult {
         }
         let result = try runProcess(ffprobe, [
             "-v", "error", "-select_streams", "v:0", "-of", "json",
-            "-show_entries", "format=duration:stream=codec_name,width,height,avg_frame_rate,r_frame_rate", url.path])
+            "-show_entries", "format=duration:stream=codec_name,width,height,avg_frame_rate,r_frame_rate:stream_side_data=rotation",
+            url.path])
         guard result.status == 0,
               let json = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any],
               let streams = json["streams"] as? [[String: Any]], let stream = streams.first else {
@@ -36,7 +39,8 @@ struct ProbeResult {
             durationSeconds: (format?["duration"] as? String).flatMap(Double.init),
             framesPerSecond: average > 0 ? average : rate(stream["r_frame_rate"]),
             width: stream["width"] as? Int ?? 0, height: stream["height"] as? Int ?? 0,
-            codecName: stream["codec_name"] as? String ?? "")
+            codecName: stream["codec_name"] as? String ?? "",
+            rotationDegrees: ((stream["side_data_list"] as? [[String: Any]])?.compactMap { $0["rotation"] as? Int }.first) ?? 0)
     }
 }
 
@@ -56,5 +60,7 @@ struct ProbingTests {
         #expect(reader.width == expected.width)
         #expect(reader.height == expected.height)
         #expect(reader.codecName == expected.codecName)
+        #expect(reader.rotationDegrees == ((expected.rotationDegrees % 360) + 360) % 360)
+        #expect(reader.rotationDegrees != 0 || TestVideos.recipes.first { $0.name == name }?.rotation == nil)
     }
 }

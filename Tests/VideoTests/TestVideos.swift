@@ -17,6 +17,8 @@ enum TestVideos {
     struct Recipe: Sendable {
         var name: String
         var arguments: [String]
+        /// A display rotation (degrees) added afterwards by stream copy: the player turns the pictures.
+        var rotation: Int? = nil
     }
 
     /// The encoded videos: codec, container and shape variety.
@@ -46,6 +48,15 @@ enum TestVideos {
         Recipe(name: "tiny-short-gop.mp4", arguments: [
             "-f", "lavfi", "-i", "testsrc2=size=128x96:rate=25", "-t", "3",
             "-c:v", "libx264", "-preset", "veryfast", "-g", "10", "-pix_fmt", "yuv420p"]),
+        Recipe(name: "rotated-90.mp4", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=240x176:rate=25", "-t", "3",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"], rotation: 90),
+        Recipe(name: "rotated-180.mp4", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=240x176:rate=25", "-t", "3",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"], rotation: 180),
+        Recipe(name: "rotated-270.mov", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=240x176:rate=25", "-t", "3",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"], rotation: 270),
         Recipe(name: "variable-rate.mkv", arguments: [
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4",
             "-vf", "setpts=PTS+0.37*gt(N\\,40)/TB+0.013*mod(N\\,3)/TB", "-fps_mode", "vfr",
@@ -107,7 +118,12 @@ final class EncodedVideoCache: @unchecked Sendable {
         var videos: [TestVideos.Video] = []
         for recipe in TestVideos.recipes {
             let url = folder.appendingPathComponent(recipe.name)
-            let result = try runProcess(ffmpeg.executable, ["-nostdin", "-v", "error", "-y"] + recipe.arguments + [url.path])
+            let encoded = recipe.rotation == nil ? url : folder.appendingPathComponent("unrotated-" + recipe.name)
+            var result = try runProcess(ffmpeg.executable, ["-nostdin", "-v", "error", "-y"] + recipe.arguments + [encoded.path])
+            if result.status == 0, let rotation = recipe.rotation {
+                result = try runProcess(ffmpeg.executable, ["-nostdin", "-v", "error", "-y", "-i", encoded.path, "-c", "copy",
+                                                            "-metadata:s:v:0", "rotate=\(rotation)", url.path])
+            }
             guard result.status == 0 else {
                 throw TestSupportError("encoding \(recipe.name) failed: \(result.standardError)")
             }
