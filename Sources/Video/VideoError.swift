@@ -38,6 +38,7 @@ public enum VideoError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// What was being done, to which file, and why it failed.
     public var description: String {
         switch self {
         case .fileNotFound(let path):
