@@ -12,6 +12,9 @@ extension VideoReader {
     /// as `ffmpeg` gives no frames; a file that decodes partly gives the frames it has.
     public func clip(_ request: ClipRequest) throws -> Clip {
         try validate(request)
+        guard request.frameCount > 0 else {
+            return Clip(packedFrames: [], frameCount: 0, size: request.size)
+        }
         guard let stream else { throw VideoError.noVideoStream(path: path) }
         let timeBase = stream.pointee.time_base
         let start = try microseconds(request.startSeconds, what: "start")

@@ -208,6 +208,8 @@ struct BadDataTests {
         for request in bad {
             #expect(throws: VideoError.self) { try reader.clip(request) }
         }
+        let empty = try reader.clip(ClipRequest(startSeconds: 0, frameCount: 0, size: 64))
+        #expect(empty.frameCount == 0 && empty.pixels.isEmpty)
         // The reader is still usable afterwards.
         let clip = try reader.clip(ClipRequest(startSeconds: 1, frameCount: 4, size: 64))
         #expect(clip.decodedFrameCount == 4)
