@@ -43,39 +43,3 @@ public enum CRC32C {
     }
 }
 
-/// CRC-32 (ISO-HDLC, as zlib and PNG chunks use it).
-public enum CRC32 {
-    private static let table = ReflectedCRC32Table(polynomial: 0xEDB8_8320)
-
-    /// The CRC-32 of `bytes`, continuing from `crc` (the checksum of the preceding bytes).
-    public static func checksum<Bytes: Sequence>(_ bytes: Bytes, continuing crc: UInt32 = 0) -> UInt32
-        where Bytes.Element == UInt8 {
-        table.update(crc, with: bytes)
-    }
-}
-
-// MARK: - Adler-32
-
-/// Adler-32, the checksum that ends a zlib stream.
-public enum Adler32 {
-    /// The Adler-32 of `bytes`, continuing from `adler` (1 to start).
-    public static func checksum<Bytes: Sequence>(_ bytes: Bytes, continuing adler: UInt32 = 1) -> UInt32
-        where Bytes.Element == UInt8 {
-        let modulus: UInt32 = 65521
-        var a = adler & 0xFFFF
-        var b = adler >> 16
-        var pending = 0
-        for byte in bytes {
-            a += UInt32(byte)
-            b += a
-            pending += 1
-            // 5552 bytes is the most that cannot overflow 32 bits before reducing.
-            if pending == 5552 {
-                a %= modulus
-                b %= modulus
-                pending = 0
-            }
-        }
-        return ((b % modulus) << 16) | (a % modulus)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Video
 
 // MARK: - Data
 
@@ -93,7 +94,7 @@ public struct PlotFrame: Equatable, Sendable {
 /// A rendered chart and where each panel's data lies in it.
 public struct PlotRendering: Sendable {
     /// The pixels.
-    public var image: RGBImage
+    public var image: Canvas
     /// One frame per panel, top to bottom.
     public var frames: [PlotFrame]
     /// The colour each panel's series were drawn in.
@@ -148,7 +149,11 @@ public enum LinePlot {
 
     /// The PNG file of the panels, stacked vertically in a `width × height` image.
     public static func renderPNG(panels: [PlotPanel], width: Int, height: Int) throws -> [UInt8] {
-        try PNGEncoder.encode(render(panels: panels, width: width, height: height).image)
+        let canvas = try render(panels: panels, width: width, height: height).image
+        guard let image = Video.RGBImage(width: canvas.width, height: canvas.height, pixels: canvas.pixels) else {
+            throw PlotError.invalidSize(width: width, height: height, panelCount: panels.count)
+        }
+        return [UInt8](try image.pngData())
     }
 
     /// Renders the panels, stacked vertically, into a `width × height` image.
@@ -161,7 +166,7 @@ public enum LinePlot {
               !overflow, pixelCount <= maximumPixelCount else {
             throw PlotError.invalidSize(width: width, height: height, panelCount: panels.count)
         }
-        var image = RGBImage(width: width, height: height, background: .white)
+        var image = Canvas(width: width, height: height, background: .white)
         var frames: [PlotFrame] = []
         var colors: [[RGBColor]] = []
         for (index, panel) in panels.enumerated() {
@@ -180,7 +185,7 @@ public enum LinePlot {
     private static let tickLength = 4
 
     /// Draws one panel between rows `top` and `bottom`.
-    private static func draw(_ panel: PlotPanel, into image: inout RGBImage, top: Int, bottom: Int)
+    private static func draw(_ panel: PlotPanel, into image: inout Canvas, top: Int, bottom: Int)
         -> (PlotFrame, [RGBColor]) {
         let width = image.width
         let finite = panel.series.flatMap(\.points).filter { $0.x.isFinite && $0.y.isFinite }
@@ -260,7 +265,7 @@ public enum LinePlot {
 
     /// Draws a series as lines between consecutive finite points; a finite point with no finite
     /// neighbour becomes a small square.
-    private static func drawSeries(_ series: PlotSeries, color: RGBColor, frame: PlotFrame, into image: inout RGBImage) {
+    private static func drawSeries(_ series: PlotSeries, color: RGBColor, frame: PlotFrame, into image: inout Canvas) {
         var previous: (x: Int, y: Int)?
         var runLength = 0
         func closeRun() {
@@ -286,7 +291,7 @@ public enum LinePlot {
 
     /// Draws the legend in the plot area's top-right corner.
     private static func drawLegend(_ series: [PlotSeries], colors: [RGBColor], frame: PlotFrame,
-                                   into image: inout RGBImage) {
+                                   into image: inout Canvas) {
         let entries = zip(series, colors).filter { !$0.0.name.isEmpty }
         guard !entries.isEmpty else { return }
         let swatchWidth = 14

@@ -18,16 +18,12 @@ print(json.dumps(scalars))
 
 @Suite("TensorBoard event files")
 struct TensorBoardTests {
-    @Test("CRC-32C, CRC-32 and Adler-32 match their check values")
+    @Test("CRC-32C matches its check value")
     func checksums() {
         let check = Array("123456789".utf8)
         #expect(CRC32C.checksum(check) == 0xE306_9283)
-        #expect(CRC32.checksum(check) == 0xCBF4_3926)
-        #expect(Adler32.checksum(Array("Wikipedia".utf8)) == 0x11E6_0398)
         // Continuing a checksum equals checksumming the whole.
         #expect(CRC32C.checksum(check[4...], continuing: CRC32C.checksum(check[..<4])) == 0xE306_9283)
-        let long = (0..<20000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
-        #expect(Adler32.checksum(long[5000...], continuing: Adler32.checksum(long[..<5000])) == Adler32.checksum(long))
     }
 
     @Test("the file name and header are what TensorBoard expects")

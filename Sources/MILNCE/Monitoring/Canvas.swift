@@ -25,7 +25,7 @@ public struct RGBColor: Equatable, Hashable, Sendable, Codable {
 // MARK: - Pixel buffer
 
 /// An RGB24 image: `height` rows of `width` pixels, three bytes each, top row first.
-public struct RGBImage: Equatable, Sendable {
+public struct Canvas: Equatable, Sendable {
     /// Pixels per row.
     public let width: Int
     /// Number of rows.
