@@ -27,6 +27,7 @@ public struct LoaderOptions: Sendable, Equatable {
     /// Attempts at other videos before a sample is left black with no words.
     public var maximumSubstitutions = 20
 
+    /// The defaults: batches of 32 from 4 threads, 224-pixel random crops, random flips.
     public init() {}
 
     /// Checks the options before any work starts.
@@ -41,9 +42,12 @@ public struct LoaderOptions: Sendable, Equatable {
 
 /// Errors of the loader itself (a sample's failure is not one: it is substituted and counted).
 public enum LoaderError: Error, CustomStringConvertible {
+    /// The options, or the data they are used with, cannot make batches (the message says why).
     case invalidOptions(String)
+    /// The loader was stopped before the batch was ready.
     case stopped
 
+    /// What is wrong, in words.
     public var description: String {
         switch self {
         case .invalidOptions(let message): "loader options: \(message)"
@@ -61,6 +65,7 @@ public struct SampleFailure: Sendable, CustomStringConvertible {
     /// The error.
     public var reason: String
 
+    /// The path and the reason.
     public var description: String { "\(path): \(reason)" }
 }
 
@@ -68,11 +73,13 @@ public struct SampleFailure: Sendable, CustomStringConvertible {
 public struct TrainingBatch {
     /// The batch's number in its epoch.
     public var number: Int
+    /// The clips, uint8 `B x 3 x T x S x S` (RGB, channel-major, as decoded).
     public var video: Tensor
+    /// The token rows of each clip's captions, int64 `B x K x W` (zero is padding).
     public var text: Tensor
     /// The videos used, after substitutions.
     public var videos: [Int]
-    /// Samples that failed and were replaced by another video.
+    /// Samples that failed and were replaced by another video, in sample order.
     public var failures: [SampleFailure]
 }
 
@@ -86,16 +93,32 @@ public struct TrainingBatch {
 /// A sample whose video or captions are missing or broken is replaced by another video (chosen
 /// the same keyed way) and reported in the batch's `failures`; training never stops on bad data.
 public final class TrainingLoader: @unchecked Sendable {
+    /// How clips are cut and batched.
     public let options: LoaderOptions
+    /// This rank's share of every epoch.
     public let order: DistributedOrder
     let sampler: ClipSampler
     let trainList: TrainList
     let videoRoot: URL
 
+    /// A loader of `trainList`'s videos under `videoRoot`, with captions sampled by `sampler`
+    /// from its caption index, in the order `order`. The sampler's settings must be those of
+    /// `options.sampling`, its index and `order` must cover the train list's videos.
     public init(trainList: TrainList, sampler: ClipSampler, videoRoot: URL, order: DistributedOrder,
                 options: LoaderOptions) throws {
         try options.validate()
-        guard sampler.index != nil else { throw LoaderError.invalidOptions("the clip sampler needs a caption index") }
+        guard let index = sampler.index else { throw LoaderError.invalidOptions("the clip sampler needs a caption index") }
+        guard index.videoCount == trainList.count else {
+            throw LoaderError.invalidOptions("the caption index \(index.path) has \(index.videoCount) videos, "
+                                             + "the train list \(trainList.count)")
+        }
+        guard order.datasetCount == trainList.count else {
+            throw LoaderError.invalidOptions("the sample order covers \(order.datasetCount) videos, "
+                                             + "the train list has \(trainList.count)")
+        }
+        guard sampler.options == options.sampling else {
+            throw LoaderError.invalidOptions("the clip sampler's settings differ from the loader's")
+        }
         self.trainList = trainList
         self.sampler = sampler
         self.videoRoot = videoRoot
@@ -109,6 +132,9 @@ public final class TrainingLoader: @unchecked Sendable {
     /// The batches of `epoch` from batch `first` on, produced in the background.
     public func epoch(_ epoch: Int, startingAt first: Int = 0) throws -> EpochBatches {
         let batches = try order.batches(epoch: epoch, batchSize: options.batchSize)
+        guard first >= 0 && first <= batches.count else {
+            throw LoaderError.invalidOptions("batch \(first) is outside epoch \(epoch)'s \(batches.count) batches")
+        }
         return EpochBatches(loader: self, epoch: epoch, batches: Array(batches.dropFirst(first)), firstNumber: first)
     }
 
@@ -152,8 +178,13 @@ public final class TrainingLoader: @unchecked Sendable {
                                               reason: "\(error)"))
             }
         }
-        let plane = 3 * o.sampling.numFrames * o.size * o.size
-        return SampleResult(video: video, pixels: [UInt8](repeating: 0, count: plane),
+        return blankSample(video: video, failures: failures)
+    }
+
+    /// A black clip with no words, for a sample whose every attempt failed.
+    func blankSample(video: Int, failures: [SampleFailure]) -> SampleResult {
+        let o = options
+        return SampleResult(video: video, pixels: [UInt8](repeating: 0, count: 3 * o.sampling.numFrames * o.size * o.size),
                             tokens: [Int64](repeating: 0, count: o.sampling.numCandidates * o.sampling.maxWords),
                             failures: failures)
     }
@@ -168,11 +199,74 @@ public final class TrainingLoader: @unchecked Sendable {
 }
 
 /// The batches of one epoch, produced by the loader's threads ahead of their use.
+///
+/// The worker threads share the production state, not this object: when the sequence is
+/// released (a loop left early, an error thrown), the workers stop after the sample in hand and
+/// their threads end.
 public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable {
-    private let loader: TrainingLoader
-    private let epoch: Int
-    private let batches: [[Int]]
-    private let firstNumber: Int
+    let production: EpochProduction
+
+    init(loader: TrainingLoader, epoch: Int, batches: [[Int]], firstNumber: Int) {
+        production = EpochProduction(loader: loader, epoch: epoch, batches: batches, firstNumber: firstNumber)
+        production.startWorkers()
+    }
+
+    deinit {
+        production.stop()
+    }
+
+    /// The number of batches this sequence yields.
+    public var count: Int { production.batches.count }
+
+    /// Seconds the consumer has waited for data.
+    public var waitingSeconds: Double { production.waitingSeconds }
+
+    /// Why the batches ended before the end of the epoch, when something other than `stop()`
+    /// ended them (a batch tensor could not be allocated); nil otherwise.
+    public var error: Error? { production.error }
+
+    /// Stops the workers (they finish the sample in hand) and drops prepared batches.
+    public func stop() {
+        production.stop()
+    }
+
+    /// The next batch in order, waiting for the workers if needed; nil at the end of the epoch.
+    public func next() -> TrainingBatch? {
+        production.next()
+    }
+
+    /// The loader threads running in this process, over all epochs' batches.
+    public static var runningWorkerCount: Int { WorkerCount.shared.value }
+}
+
+// MARK: - Production
+
+/// The number of running loader threads.
+private final class WorkerCount: @unchecked Sendable {
+    static let shared = WorkerCount()
+    private let lock = NSLock()
+    private var count = 0
+
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
+
+    func add(_ change: Int) {
+        lock.lock()
+        count += change
+        lock.unlock()
+    }
+}
+
+/// The state one epoch's workers and its consumer share: the slots still to produce, the
+/// batches in production, and the stop flag.
+final class EpochProduction: @unchecked Sendable {
+    let loader: TrainingLoader
+    let epoch: Int
+    let batches: [[Int]]
+    let firstNumber: Int
     private let condition = NSCondition()
     /// Slots handed to workers: the next (batch, position) to produce.
     private var nextSlot = 0
@@ -180,21 +274,22 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
     private var consumed = 0
     private var pending: [Int: PendingBatch] = [:]
     private var stopped = false
-    private var workers: [Thread] = []
-    /// Seconds the consumer has waited for data.
-    public private(set) var waitingSeconds = 0.0
+    private var failure: Error?
+    private var waited = 0.0
 
     final class PendingBatch {
         var video: Tensor
         var text: Tensor
         var remaining: Int
         var videos: [Int]
-        var failures: [SampleFailure] = []
+        /// The failures of each position, so that they are reported in sample order.
+        var failures: [[SampleFailure]]
         init(video: Tensor, text: Tensor, count: Int) {
             self.video = video
             self.text = text
             self.remaining = count
             self.videos = Array(repeating: -1, count: count)
+            self.failures = Array(repeating: [], count: count)
         }
     }
 
@@ -203,24 +298,35 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
         self.epoch = epoch
         self.batches = batches
         self.firstNumber = firstNumber
+    }
+
+    func startWorkers() {
         for index in 0..<loader.options.threads {
-            let thread = Thread { [weak self] in self?.work() }
+            // The thread holds this state (not the `EpochBatches` handle) until `work` returns.
+            WorkerCount.shared.add(1)
+            let thread = Thread { [self] in
+                work()
+                WorkerCount.shared.add(-1)
+            }
             thread.name = "milnce-loader-\(index)"
             thread.stackSize = 4 << 20
-            workers.append(thread)
             thread.start()
         }
     }
 
-    deinit {
-        stop()
+    var waitingSeconds: Double {
+        condition.lock()
+        defer { condition.unlock() }
+        return waited
     }
 
-    /// The number of batches this sequence yields.
-    public var count: Int { batches.count }
+    var error: Error? {
+        condition.lock()
+        defer { condition.unlock() }
+        return failure
+    }
 
-    /// Stops the workers (they finish the sample in hand) and drops prepared batches.
-    public func stop() {
+    func stop() {
         condition.lock()
         stopped = true
         pending.removeAll()
@@ -252,7 +358,8 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
                 do {
                     pendingBatch = try makeBatch()
                 } catch {
-                    // Allocation failure: nothing can be produced; stop and let next() report it.
+                    // Nothing can be produced without batch memory: end the epoch and say why.
+                    failure = error
                     stopped = true
                     condition.broadcast()
                     condition.unlock()
@@ -262,12 +369,15 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
             }
             condition.unlock()
 
-            let result = loader.produce(epoch: epoch, video: batches[batchIndex][position])
-            write(result, into: pendingBatch, at: position)
+            var result = loader.produce(epoch: epoch, video: batches[batchIndex][position])
+            if !write(result, into: pendingBatch, at: position) {
+                result = loader.blankSample(video: result.video, failures: result.failures)
+                _ = write(result, into: pendingBatch, at: position)
+            }
 
             condition.lock()
             pendingBatch.videos[position] = result.video
-            pendingBatch.failures += result.failures
+            pendingBatch.failures[position] = result.failures
             pendingBatch.remaining -= 1
             if pendingBatch.remaining == 0 { condition.broadcast() }
             condition.unlock()
@@ -281,25 +391,34 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
         return PendingBatch(video: video, text: text, count: batchSize)
     }
 
-    private func write(_ result: SampleResult, into batch: PendingBatch, at position: Int) {
-        _ = try? batch.video.withUnsafeMutableBytes { bytes in
-            let stride = result.pixels.count
+    /// Copies a sample into its place in the batch; false when its sizes do not match the batch's.
+    private func write(_ result: TrainingLoader.SampleResult, into batch: PendingBatch, at position: Int) -> Bool {
+        let o = loader.options
+        guard result.pixels.count == 3 * o.sampling.numFrames * o.size * o.size,
+              result.tokens.count == o.sampling.numCandidates * o.sampling.maxWords else { return false }
+        let wroteVideo = (try? batch.video.withUnsafeMutableBytes { bytes in
             result.pixels.withUnsafeBytes { source in
-                bytes.baseAddress!.advanced(by: position * stride).copyMemory(from: source.baseAddress!, byteCount: stride)
+                let stride = source.count
+                guard let target = bytes.baseAddress, let from = source.baseAddress,
+                      (position + 1) * stride <= bytes.count else { return false }
+                target.advanced(by: position * stride).copyMemory(from: from, byteCount: stride)
+                return true
             }
-        }
-        _ = try? batch.text.withUnsafeMutableBytes { bytes in
-            let stride = result.tokens.count * MemoryLayout<Int64>.stride
+        }) ?? false
+        let wroteText = (try? batch.text.withUnsafeMutableBytes { bytes in
             result.tokens.withUnsafeBytes { source in
-                bytes.baseAddress!.advanced(by: position * stride).copyMemory(from: source.baseAddress!, byteCount: stride)
+                let stride = source.count
+                guard (position + 1) * stride <= bytes.count else { return false }
+                guard stride > 0 else { return true }
+                guard let target = bytes.baseAddress, let from = source.baseAddress else { return false }
+                target.advanced(by: position * stride).copyMemory(from: from, byteCount: stride)
+                return true
             }
-        }
+        }) ?? false
+        return wroteVideo && wroteText
     }
 
-    private typealias SampleResult = TrainingLoader.SampleResult
-
-    /// The next batch in order, waiting for the workers if needed; nil at the end of the epoch.
-    public func next() -> TrainingBatch? {
+    func next() -> TrainingBatch? {
         let start = monotonicSeconds()
         condition.lock()
         defer { condition.unlock() }
@@ -311,8 +430,8 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
         let number = firstNumber + consumed
         consumed += 1
         condition.broadcast()
-        waitingSeconds += monotonicSeconds() - start
+        waited += monotonicSeconds() - start
         return TrainingBatch(number: number, video: ready.video, text: ready.text, videos: ready.videos,
-                             failures: ready.failures)
+                             failures: ready.failures.flatMap { $0 })
     }
 }
