@@ -8,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the model, a training step or the data loader.",
-        subcommands: [BenchModel.self, BenchTrain.self]
+        subcommands: [BenchModel.self, BenchTrain.self, BenchLoader.self]
     )
 }
 
