@@ -96,6 +96,8 @@ struct BenchLoader: ParsableCommand {
     private var coreCount: Int { ProcessInfo.processInfo.activeProcessorCount }
 
     func run() throws {
+        // Each figure appears as soon as it is measured, also when the output goes to a file.
+        setvbuf(stdout, nil, _IOLBF, 0)
         print("milnce bench loader: \(numFrames) frames at \(String(format: "%g", fps)) fps, \(videoSize)×\(videoSize) "
               + "crops; \(coreCount) cores; arguments: \(CommandLine.arguments.dropFirst().joined(separator: " "))")
         if parts.contains(.decode) { try benchmarkDecoding() }
