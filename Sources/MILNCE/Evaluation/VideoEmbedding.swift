@@ -121,7 +121,7 @@ public enum EmbeddingInputs {
         return sentences
     }
 
-    /// The lines of a UTF-8 text file.
+    /// The lines of a UTF-8 text file (split at `\n`, a `\r` before it dropped).
     static func lines(of file: URL) throws -> [String] {
         let data: Data
         do {
@@ -129,11 +129,12 @@ public enum EmbeddingInputs {
         } catch {
             throw EvaluationError.badInputList(path: file.path, reason: error.localizedDescription)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard String(data: data, encoding: .utf8) != nil else {
             throw EvaluationError.badInputList(path: file.path, reason: "the file is not UTF-8 text")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+        var lines = data.split(separator: 0x0A, omittingEmptySubsequences: false).map { line -> String in
+            let bytes = line.last == 0x0D ? line.dropLast() : line
+            return String(decoding: bytes, as: UTF8.self)
         }
         if lines.last == "" { lines.removeLast() }
         return lines
