@@ -9,7 +9,7 @@ public enum EvaluationModelFiles {
     /// The dictionary file names looked for beside the checkpoint (the training data's and the
     /// released model's).
     public static let dictionaryNames = ["dict.npy", "s3d_dict.npy"]
-    /// The reference's default dictionary and word2vec paths, relative to the working folder.
+    /// The reference's default dictionary path, relative to the working folder.
     public static let referenceDictionaryPath = "data/dict.npy"
     /// The reference's default word2vec matrix path, relative to the working folder.
     public static let referenceWordVectorsPath = "data/word2vec.pth"

@@ -184,10 +184,17 @@ struct WindowedVideoRun {
 
 // MARK: - Modes
 
-/// Runs `body` with `module` in evaluation mode, then restores the mode it was in.
+/// Runs `body` with `module` and all its descendants in evaluation mode, then gives each of them
+/// back the mode it had.
 func withEvaluationMode<R>(_ module: Module, _ body: () throws -> R) rethrows -> R {
-    let wasTraining = module.isTraining
+    var modes: [(module: Module, isTraining: Bool)] = []
+    func record(_ module: Module) {
+        modes.append((module, module.isTraining))
+        for child in module.children { record(child.module) }
+    }
+    record(module)
     module.eval()
-    defer { if wasTraining { module.train() } }
+    // Parents first: each module's own mode is set after its parent's has reached it.
+    defer { for entry in modes { entry.module.train(entry.isTraining) } }
     return try body()
 }

@@ -119,12 +119,16 @@ struct EvaluationRunTests {
         let folder = try YouCookFolder.make(in: scratch)
         let words = EvaluationFixtures.dictionary(of: folder.items.map(\.text))
         let model = try EvaluationFixtures.randomModel(words: words)
+        // Training mode, but for one block held in evaluation mode: each keeps its mode.
         model.train()
+        model.video.mixed5c.eval()
         let tokenizer = Tokenizer(words: words)
         let options = EvaluationRunOptions(clips: EvaluationFixtures.smallClips, batchSize: 2, readerThreads: 2)
         let retrieval = ZeroShotRetrieval(model: model, tokenizer: tokenizer, device: .cpu, options: options)
         let result = try retrieval.evaluate(folder.items, name: "YouCook2")
-        #expect(model.isTraining, "the model's training mode is restored")
+        #expect(model.video.children.allSatisfy { $0.module.isTraining == ($0.name != "mixed_5c") },
+                "the video network's modules are back in their modes")
+        #expect(model.video.mixed5c.children.allSatisfy { !$0.module.isTraining })
 
         // The missing video is reported with its candidates and left out.
         #expect(result.itemCount == folder.items.count)
