@@ -103,13 +103,21 @@ struct EvaluationInputOptions: ParsableArguments {
         if let csv { return URL(fileURLWithPath: csv) }
         let reference = URL(fileURLWithPath: "csv").appendingPathComponent(defaultName)
         guard FileManager.default.fileExists(atPath: reference.path) else {
-            throw ValidationError("no dataset file: pass --csv (the reference's \(defaultName)); csv/\(defaultName) "
-                                  + "does not exist in the working folder")
+            throw EvaluationError.badDataset(
+                path: "csv/\(defaultName)", line: nil,
+                reason: "no such file in the working folder; pass the dataset file with --csv (the reference's \(defaultName))")
         }
         return reference
     }
 
-    var videoRootURL: URL { URL(fileURLWithPath: videoRoot) }
+    /// The video root folder; throws when it is not a folder.
+    func videoRootURL() throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: videoRoot, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw EvaluationError.invalidSettings("the video root \(videoRoot) (--eval_video_root) is not a folder")
+        }
+        return URL(fileURLWithPath: videoRoot)
+    }
     var checkpointURL: URL { URL(fileURLWithPath: checkpoint) }
 }
 
@@ -145,7 +153,7 @@ extension RetrievalEvaluationCommand {
         let started = Date()
         let benchmark = Self.benchmark
         let csv = try inputs.csvURL(defaultName: benchmark.csvFileName)
-        let items = try benchmark.items(csv: csv, videoRoot: inputs.videoRootURL)
+        let items = try benchmark.items(csv: csv, videoRoot: try inputs.videoRootURL())
         guard !items.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
         let device = try self.device.resolve()
         let model = try EvaluationModelFiles.model(checkpoint: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
@@ -273,7 +281,7 @@ struct EvalHMDB: ParsableCommand {
     func run() throws {
         let started = Date()
         let csv = try inputs.csvURL(defaultName: "hmdb51.csv")
-        let videos = try HMDBDataset.videos(csv: csv, videoRoot: inputs.videoRootURL)
+        let videos = try HMDBDataset.videos(csv: csv, videoRoot: try inputs.videoRootURL())
         guard !videos.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
         let device = try self.device.resolve()
         let network = try EvaluationModelFiles.videoNetwork(checkpoint: inputs.checkpointURL, device: device)

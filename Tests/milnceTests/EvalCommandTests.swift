@@ -273,6 +273,13 @@ struct EvalCommandTests {
         } throws: { error in
             "\(error)".contains("--token_to_word_path") && "\(error)".contains(scratch.appendingPathComponent("dict.npy").path)
         }
+        // A video root that is not a folder.
+        #expect {
+            try EvalMSRVTT.parse(["--eval_video_root", scratch.appendingPathComponent("absent").path,
+                                  "--pretrain_cnn_path", checkpoint.path, "--csv", csv.path, "--device", "cpu"]).run()
+        } throws: { error in
+            "\(error)".contains("--eval_video_root") && "\(error)".contains("absent")
+        }
         // Bad window settings are a usage error.
         #expect(throws: Error.self) {
             try EvalHMDB.parse(["--eval_video_root", scratch.path, "--pretrain_cnn_path", checkpoint.path,
