@@ -203,6 +203,61 @@ struct EvaluationRunTests {
         }
     }
 
+    @Test("the training loop's evaluation on two Gloo ranks gives the single-process metrics")
+    func trainingEvaluationAcrossRanks() throws {
+        _ = try EvaluationFixtures.ffmpeg()
+        let scratch = try TestEnvironment.temporaryDirectory("youcook-ranks")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let folder = try YouCookFolder.make(in: scratch, rowCount: 5)
+        let words = EvaluationFixtures.dictionary(of: folder.items.map(\.text))
+        let options = EvaluationRunOptions(clips: EvaluationFixtures.smallClips, batchSize: 2, readerThreads: 1)
+        let csv = scratch.appendingPathComponent("validation_youcook.csv")
+        let single = try YouCook2TrainingEvaluation(csv: csv, videoRoot: folder.root, tokenizer: Tokenizer(words: words),
+                                                    options: options)
+        let alone = try #require(try single.evaluate(model: try EvaluationFixtures.randomModel(words: words), device: .cpu,
+                                                     group: nil))
+        #expect(alone["items"] == 5 && alone["evaluated"] == 4)
+        #expect(single.lastFailures.map(\.item) == [folder.missingRow])
+
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var metrics: [Int: [String: Double]?] = [:]
+            var failures: [Int: [Int]] = [:]
+            var errors: [String] = []
+        }
+        let results = Results()
+        let store = scratch.appendingPathComponent("store").path
+        let done = DispatchGroup()
+        for rank in 0..<2 {
+            done.enter()
+            Thread.detachNewThread {
+                defer { done.leave() }
+                do {
+                    let group = try ProcessGroup(store: try Store(file: store, worldSize: 2), rank: rank, size: 2,
+                                                 backend: .gloo, timeoutSeconds: 120)
+                    let evaluation = try YouCook2TrainingEvaluation(csv: csv, videoRoot: folder.root,
+                                                                    tokenizer: Tokenizer(words: words), options: options)
+                    let metrics = try evaluation.evaluate(model: try EvaluationFixtures.randomModel(words: words),
+                                                          device: .cpu, group: group)
+                    results.lock.lock()
+                    results.metrics[rank] = metrics
+                    results.failures[rank] = evaluation.lastFailures.map(\.item)
+                    results.lock.unlock()
+                } catch {
+                    results.lock.lock()
+                    results.errors.append("rank \(rank): \(error)")
+                    results.lock.unlock()
+                }
+            }
+        }
+        done.wait()
+        #expect(results.errors.isEmpty, "\(results.errors)")
+        #expect(results.metrics[0] == .some(alone))
+        #expect(results.metrics[1] == .some(nil))
+        // Rows 0-2 are rank 0's, rows 3-4 rank 1's: the missing row 3 is rank 1's failure.
+        #expect(results.failures[0] == [] && results.failures[1] == [folder.missingRow])
+    }
+
     @Test("a run where no video exists says so")
     func nothingEvaluated() throws {
         let scratch = try TestEnvironment.temporaryDirectory("none")
