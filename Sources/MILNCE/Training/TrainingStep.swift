@@ -131,11 +131,22 @@ public final class TrainingStep {
         }
     }
 
-    /// Copies rank 0's parameters and buffers to every rank (as DDP does at start).
+    /// Copies rank 0's parameters and buffers to every rank (as DDP does at start), one flat
+    /// buffer per dtype.
     public func broadcastParameters() throws {
         guard let group, group.size > 1 else { return }
         try withoutGrad {
-            try group.broadcast(model.stateDict().map(\.tensor), from: 0)
+            let tensors = model.stateDict().map(\.tensor)
+            for dtype in Set(tensors.map(\.dtype)).sorted(by: { $0.rawValue < $1.rawValue }) {
+                let members = tensors.filter { $0.dtype == dtype }
+                let flat = try Tensor.cat(members.map { try $0.reshaped([-1]) })
+                try group.broadcast([flat], from: 0)
+                var offset = 0
+                for tensor in members {
+                    try tensor.copy(from: flat.narrow(0, start: offset, length: tensor.count).view(tensor.shape))
+                    offset += tensor.count
+                }
+            }
         }
     }
 }
