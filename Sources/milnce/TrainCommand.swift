@@ -144,6 +144,8 @@ struct TrainCommand: ParsableCommand {
     var captionIndex: String?
     @Option(name: .customLong("dist_timeout"), help: "Seconds before a collective gives up on a silent rank.")
     var distTimeout = 600.0
+    @Option(name: .customLong("replica_check_steps"), help: "Check every N steps that all ranks hold identical weights (0: never).")
+    var replicaCheckSteps = 0
     @Option(name: .customLong("max_steps"), help: "Stop after N steps of this run, with a checkpoint (0: no limit).")
     var maxSteps = 0
     @Flag(name: .customLong("no_tensorboard"), help: "Write no TensorBoard events.")
@@ -205,6 +207,7 @@ struct TrainCommand: ParsableCommand {
         c.distributedTimeoutSeconds = distTimeout
         c.tensorboard = !noTensorboard
         c.maxSteps = maxSteps
+        c.replicaCheckSteps = replicaCheckSteps
         c.evaluate = evaluate
         c.evalVideoRoot = evalVideoRoot
         c.evalCSV = evalCSV

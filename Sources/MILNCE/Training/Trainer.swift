@@ -61,6 +61,8 @@ public struct TrainingConfiguration: Sendable {
     public var tensorboard = true
     /// libtorch CPU threads of this process (nil: the cores divided among the node's processes).
     public var cpuThreads: Int?
+    /// Check every this many steps that all ranks hold identical parameters (0: never).
+    public var replicaCheckSteps = 0
     /// Stop after this many optimiser steps in this process (0: run to the end); for short trials.
     public var maxSteps = 0
     /// The epoch to start at when not resuming (the reference's `--start-epoch`).
@@ -397,6 +399,10 @@ public final class Trainer {
                     windowClips = 0
                     windowStart = monotonicSeconds()
                     windowWait = batches.waitingSeconds
+                }
+                if c.replicaCheckSteps > 0, position.globalStep % c.replicaCheckSteps == 0 {
+                    try withCollectives { try step.checkReplicas() }
+                    if world.isDistributed { log.debug("step \(position.globalStep): the \(world.size) replicas are identical") }
                 }
                 let finishedEpoch = batch.number + 1 == batchesPerEpoch
                 if c.saveEverySteps > 0, position.globalStep % c.saveEverySteps == 0, !finishedEpoch {
