@@ -187,10 +187,12 @@ public final class Trainer {
         case .none:
             throw TrainingError.invalidConfiguration("a world of \(world.size) ranks needs a rendezvous")
         case .tcp(let host, let port):
-            store = try Store(host: host, port: port, worldSize: world.size, isServer: world.rank == 0,
-                              timeoutSeconds: configuration.distributedTimeoutSeconds)
+            // Under torchrun the agent already serves a store at MASTER_ADDR:MASTER_PORT.
+            let agentServes = ProcessInfo.processInfo.environment["TORCHELASTIC_USE_AGENT_STORE"] == "True"
+            store = try Store(host: host, port: port, worldSize: world.size, isServer: world.rank == 0 && !agentServes,
+                              timeoutSeconds: configuration.distributedTimeoutSeconds).prefixed("milnce/")
         case .file(let path):
-            store = try Store(file: path, worldSize: world.size)
+            store = try Store(file: path, worldSize: world.size).prefixed("milnce/")
         }
         log.info("rank \(world.rank) of \(world.size) joining the \(backend.rawValue) group at \(world.rendezvous) (\(world.source))")
         return try ProcessGroup(store: store, rank: world.rank, size: world.size, backend: backend,
