@@ -227,13 +227,15 @@ struct VectorFileReader {
         try window.fill(atLeast: wordSearch + vectorBytes)
         let bytes = window.bytes
         let searched = UnsafeRawBufferPointer(rebasing: bytes.prefix(wordSearch))
-        guard let space = searched.firstIndex(of: 0x20) else {
-            if bytes.count < wordSearch && window.sourceEnded { throw VectorFileFailure(.endsInsideWord, at: offset) }
-            throw VectorFileFailure(.wordTooLong(limit: limits.largestWordByteCount), at: offset)
-        }
-        let word = UnsafeRawBufferPointer(rebasing: bytes[..<space])
+        let space = searched.firstIndex(of: 0x20)
+        // A control byte says more about misaligned records than a missing space does.
+        let word = UnsafeRawBufferPointer(rebasing: searched[..<(space ?? searched.count)])
         if let control = word.first(where: { $0 < 0x20 || $0 == 0x7F }) {
             throw VectorFileFailure(.controlByteInWord(control), at: offset)
+        }
+        guard let space else {
+            if bytes.count < wordSearch && window.sourceEnded { throw VectorFileFailure(.endsInsideWord, at: offset) }
+            throw VectorFileFailure(.wordTooLong(limit: limits.largestWordByteCount), at: offset)
         }
         let found = bytes.count - space - 1
         guard found >= vectorBytes else {

@@ -154,7 +154,7 @@ public struct Word2VecImportReport: Sendable {
 /// kept vectors and a window of the file, never the file.
 ///
 /// Selection: records are taken in file order; a word is skipped when it is invalid (empty, not
-/// UTF-8, or holding NUL: counted, never fatal, since the Google file has a few such entries),
+/// UTF-8, or holding NUL: counted, never fatal, since some published files hold a few such entries),
 /// when it does not occur in `options.captions`, or when an earlier record had the same word; it
 /// is kept otherwise, until `options.vocabularyLimit` words are kept. Malformed data throws
 /// `Word2VecImportError` with the byte offset (and line) of the problem.
@@ -231,9 +231,10 @@ public struct Word2VecImporter: Sendable {
         statistics.fileBytes = file.size
 
         let rowBytes = layout.dimension * 4
-        // Reserve for the expected rows, but never trust a header for more than 1 GiB.
+        // Reserve for the expected rows, but never trust a header for more than 128 MiB: the
+        // arrays grow past that as words are actually kept.
         let expectedRows = min(options.vocabularyLimit ?? layout.headerWordCount ?? 0,
-                               layout.headerWordCount ?? Int.max, (1 << 30) / rowBytes) + 1
+                               layout.headerWordCount ?? Int.max, (1 << 27) / rowBytes) + 1
         var words: [String] = []
         words.reserveCapacity(expectedRows)
         var matrix = [UInt8](repeating: 0, count: rowBytes)
