@@ -336,22 +336,80 @@ struct VectorFileReader {
         case invalid
     }
 
-    /// Parses a decimal number (digits, sign, point, exponent); `inf` and `nan` are non-finite.
+    /// Parses a decimal number (`[+-]digits[.digits][(e|E)[+-]digits]`, with at least one
+    /// mantissa digit); `inf` and `nan` are non-finite. Numbers of at most 19 significant digits
+    /// whose value is an exact integer times a power of ten up to 10^22 take the exact fast path
+    /// (one correctly rounded float64 operation, as `strtod` rounds); others go to `strtod`.
     static func parseNumber(_ field: UnsafeRawBufferPointer) -> ParsedNumber {
         let count = field.count
         guard count > 0, count <= 512 else { return .invalid }
-        var sawDigit = false
-        for byte in field {
-            switch byte {
-            case UInt8(ascii: "0") ... UInt8(ascii: "9"): sawDigit = true
-            case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"): continue
-            default: return isNonFiniteName(field) ? .nonFinite : .invalid
-            }
+        let zero = UInt8(ascii: "0")
+        var index = 0
+        var negative = false
+        if field[0] == UInt8(ascii: "-") || field[0] == UInt8(ascii: "+") {
+            negative = field[0] == UInt8(ascii: "-")
+            index = 1
         }
-        guard sawDigit else { return .invalid }
+        var mantissa: UInt64 = 0
+        var significantDigits = 0
+        var mantissaDigits = 0
+        var decimalExponent = 0
+        var truncated = false
+        var afterPoint = false
+        while index < count {
+            let byte = field[index]
+            if byte == UInt8(ascii: ".") {
+                if afterPoint { return .invalid }
+                afterPoint = true
+            } else if byte >= zero && byte <= zero + 9 {
+                mantissaDigits += 1
+                let digit = UInt64(byte - zero)
+                if mantissa == 0 && digit == 0 {
+                    if afterPoint { decimalExponent -= 1 }
+                } else if significantDigits < 19 {
+                    mantissa = mantissa * 10 + digit
+                    significantDigits += 1
+                    if afterPoint { decimalExponent -= 1 }
+                } else {
+                    truncated = true
+                    if !afterPoint { decimalExponent += 1 }
+                }
+            } else {
+                break
+            }
+            index += 1
+        }
+        if mantissaDigits == 0 {
+            return index == (negative || field[0] == UInt8(ascii: "+") ? 1 : 0) && isNonFiniteName(field) ? .nonFinite : .invalid
+        }
+        if index < count && (field[index] == UInt8(ascii: "e") || field[index] == UInt8(ascii: "E")) {
+            index += 1
+            var exponentNegative = false
+            if index < count && (field[index] == UInt8(ascii: "-") || field[index] == UInt8(ascii: "+")) {
+                exponentNegative = field[index] == UInt8(ascii: "-")
+                index += 1
+            }
+            var exponent = 0
+            var exponentDigits = 0
+            while index < count, field[index] >= zero && field[index] <= zero + 9 {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(field[index] - zero) }
+                exponentDigits += 1
+                index += 1
+            }
+            if exponentDigits == 0 { return .invalid }
+            decimalExponent += exponentNegative ? -exponent : exponent
+        }
+        if index != count { return .invalid }
+        if mantissa == 0 && !truncated { return .value(negative ? -0.0 : 0.0) }
+        if !truncated && mantissa <= 1 << 53 && decimalExponent >= -22 && decimalExponent <= 22 {
+            let magnitude = decimalExponent >= 0 ? Double(mantissa) * exactPowersOfTen[decimalExponent]
+                : Double(mantissa) / exactPowersOfTen[-decimalExponent]
+            let single = Float(negative ? -magnitude : magnitude)
+            return single.isFinite ? .value(single) : .nonFinite
+        }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: count + 1) { buffer -> ParsedNumber in
-            let base = buffer.baseAddress!
-            UnsafeMutableRawPointer(base).copyMemory(from: field.baseAddress!, byteCount: count)
+            guard let base = buffer.baseAddress, let source = field.baseAddress else { return .invalid }
+            UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: count)
             base[count] = 0
             var end: UnsafeMutablePointer<CChar>? = nil
             let value = strtod(base, &end)
@@ -359,6 +417,11 @@ struct VectorFileReader {
             let single = Float(value)
             return single.isFinite ? .value(single) : .nonFinite
         }
+    }
+
+    /// 10^0 ... 10^22, every one exact in float64.
+    private static let exactPowersOfTen: [Double] = (0...22).map { exponent in
+        (0..<exponent).reduce(1.0) { value, _ in value * 10 }
     }
 
     /// `inf`, `infinity` or `nan`, in any case, with an optional sign.

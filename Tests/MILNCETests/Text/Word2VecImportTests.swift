@@ -622,3 +622,65 @@ struct MalformedVectorFile: CustomTestStringConvertible, Sendable {
         #expect(outcomes.failed > 100)
     }
 }
+
+// MARK: - Numbers
+
+@Suite struct Word2VecNumberParsingTests {
+    /// The reference: C's `strtod` on the whole field, then float32 (NumPy's
+    /// `np.float32(float(text))`).
+    private func reference(_ text: String) -> VectorFileReader.ParsedNumber {
+        text.withCString { start -> VectorFileReader.ParsedNumber in
+            var end: UnsafeMutablePointer<CChar>? = nil
+            let value = strtod(start, &end)
+            guard let end, end == UnsafeMutablePointer(mutating: start) + text.utf8.count else { return .invalid }
+            return Float(value).isFinite ? .value(Float(value)) : .nonFinite
+        }
+    }
+
+    private func parse(_ text: String) -> VectorFileReader.ParsedNumber {
+        Array(text.utf8).withUnsafeBytes { VectorFileReader.parseNumber($0) }
+    }
+
+    /// Random decimals in every common spelling, and long and extreme ones: bit-identical to
+    /// `strtod` then float32.
+    @Test func decimalsMatchStrtodBitForBit() {
+        var random = Word2VecTestRandom(seed: 17)
+        var mismatches: [String] = []
+        for iteration in 0..<60_000 {
+            let value = Double(bitPattern: random.next() & 0x3FFF_FFFF_FFFF_FFFF) .truncatingRemainder(dividingBy: 1e6)
+                * (random.next() % 2 == 0 ? 1 : -1)
+            let small = Double(Int64(bitPattern: random.next()) % 2_000_000) / 1e6
+            let text: String
+            switch iteration % 10 {
+            case 0: text = String(format: "%.6f", small)
+            case 1: text = String(format: "%.9g", value)
+            case 2: text = String(format: "%e", small)
+            case 3: text = String(format: "%.17g", value)
+            case 4: text = "\(Float(small))"
+            case 5: text = String(format: "%.6fe%d", small, Int(random.next() % 90) - 45)
+            case 6: // long digit strings, beyond 19 significant digits
+                let digits = (0..<(1 + Int(random.next() % 30))).map { _ in String(random.next() % 10) }.joined()
+                text = "0.\(digits)e\(Int(random.next() % 80) - 40)"
+            case 7: text = (random.next() % 2 == 0 ? "+" : "-") + String(format: "%.3f", small)
+            case 8: text = ["1.", ".5", "-.25", "0", "-0", "000123.4500", "1e22", "9007199254740993", "1e-45", "3.4028236e38",
+                            "1.17549435e-38", "123456789012345678901234567890", "0.000000000000000000000000000001"][iteration / 10 % 13]
+            default: text = "\(Double(Int64(bitPattern: random.next()) % 1_000_000_000))e\(Int(random.next() % 50) - 25)"
+            }
+            let ours = parse(text), expected = reference(text)
+            let same: Bool
+            if case .value(let a) = ours, case .value(let b) = expected { same = a.bitPattern == b.bitPattern } else { same = ours == expected }
+            if !same { mismatches.append("\(text): \(ours) vs \(expected)") }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches: \(mismatches.prefix(10))")
+    }
+
+    @Test(arguments: ["", ".", "-", "+", "e5", "1e", "1e+", "1.2.3", "--1", "1-", "0x10", "1,5", "1 ", "abc", "١٢"])
+    func nonNumbersAreInvalid(_ text: String) {
+        #expect(parse(text) == .invalid)
+    }
+
+    @Test(arguments: ["inf", "-inf", "+Infinity", "NaN", "nan", "1e39", "-1e400"])
+    func nonFiniteValuesAreNamed(_ text: String) {
+        #expect(parse(text) == .nonFinite)
+    }
+}
