@@ -62,7 +62,7 @@ struct Word2VecImportCommand: ParsableCommand {
     @Option(help: "Keep only words that occur in these captions: a caption CSV file (columns start,end,text) or a folder of them (searched recursively), split into words as training splits them.")
     var captions: String?
 
-    @Flag(help: "Lowercase the captions (Python's str.lower()) before splitting them, as the pretrained-model release's tokenizer does. The file's words are compared as they are.")
+    @Flag(help: "Lowercase the captions (Python's str.lower()) before splitting them, as the pretrained-model release's tokenizer does; training, like the reference's, does not, so use this only for a lowercasing tokenizer. The file's words are compared as they are.")
     var lowercase = false
 
     @Option(help: "The file's format: auto, binary or text.")
