@@ -259,6 +259,18 @@ struct TrainCommand: ParsableCommand {
         var configuration = configuration
         if startEpoch > 0 && !configuration.resume { configuration.startEpoch = startEpoch }
         let trainer = Trainer(configuration: configuration, world: world, processesPerNode: processesPerNode)
+        if configuration.evaluate {
+            let c = configuration
+            let evaluation = try YouCook2TrainingEvaluation(
+                csv: URL(fileURLWithPath: c.evalCSV), videoRoot: URL(fileURLWithPath: c.evalVideoRoot),
+                tokenizer: Tokenizer(words: try WordFiles.loadDictionary(from: URL(fileURLWithPath: c.dictionaryPath))),
+                options: EvaluationRunOptions(
+                    clips: EvaluationClipSettings(windowCount: c.numWindowsTest, frameCount: c.numFrames,
+                                                  framesPerSecond: c.fps, size: c.videoSize),
+                    batchSize: max(1, c.batchSizeVal / processesPerNode),
+                    readerThreads: max(1, c.numThreadReader / processesPerNode)))
+            trainer.evaluation = { model, device, group, _ in try evaluation.evaluate(model: model, device: device, group: group) }
+        }
         let summary = try trainer.run()
         if world.rank == 0 {
             print("training finished: \(summary.stepsTaken) steps"
