@@ -87,10 +87,11 @@ let package = Package(
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         .target(name: "Video", dependencies: ["CFFmpeg"]),
         .systemLibrary(name: "CLinear", providers: [.apt(["liblinear-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: The system
         .target(name: "MILNCE", dependencies: [
-            "Torch", "TorchFiles", "Video", "CLinear",
+            "Torch", "TorchFiles", "Video", "CLinear", "CZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "milnce", dependencies: [

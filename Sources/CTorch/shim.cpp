@@ -15,6 +15,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/generated/variable_factories.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
@@ -603,6 +604,13 @@ CTStatus ct_store_file_new(const char *path, int32_t world_size, CTStore **resul
     CT_GUARD({
         TORCH_CHECK(path != nullptr, "null path");
         *result = new CTStore{c10::make_intrusive<c10d::FileStore>(std::string(path), world_size)};
+    })
+}
+
+CTStatus ct_store_prefixed(CTStore *store, const char *prefix, CTStore **result) {
+    CT_GUARD({
+        TORCH_CHECK(store != nullptr && prefix != nullptr, "null store or prefix");
+        *result = new CTStore{c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), store->store)};
     })
 }
 

@@ -21,8 +21,22 @@ public final class Store {
         handle = result!
     }
 
+    private init(handle: OpaquePointer) {
+        self.handle = handle
+    }
+
     deinit {
         ct_store_free(handle)
+    }
+
+    /// A view of this store whose keys all carry `prefix` (keeps a job's keys apart from others'
+    /// in a shared store, such as torchrun's).
+    public func prefixed(_ prefix: String) throws -> Store {
+        try withExtendedLifetime(self) {
+            var result: OpaquePointer?
+            try check(ct_store_prefixed(handle, prefix, &result), "prefixing the store")
+            return Store(handle: result!)
+        }
     }
 
     /// Sets `key` to `value`.

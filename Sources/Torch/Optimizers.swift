@@ -33,6 +33,12 @@ public final class Adam: Optimizer {
         public var expAvg: Tensor
         /// Second-moment estimate (`exp_avg_sq`).
         public var expAvgSq: Tensor
+
+        public init(step: Tensor, expAvg: Tensor, expAvgSq: Tensor) {
+            self.step = step
+            self.expAvg = expAvg
+            self.expAvgSq = expAvgSq
+        }
     }
 
     /// How updates are computed: one fused libtorch kernel over all parameters (fast, the default),

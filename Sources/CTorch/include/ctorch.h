@@ -200,6 +200,8 @@ CTStatus ct_store_tcp_new(const char *host, int32_t port, int32_t world_size, bo
                           int64_t timeout_ms, CTStore **result);
 /// A store in a shared file (all processes name the same path).
 CTStatus ct_store_file_new(const char *path, int32_t world_size, CTStore **result);
+/// A view of `store` whose keys all start with `prefix` (c10d's PrefixStore).
+CTStatus ct_store_prefixed(CTStore *store, const char *prefix, CTStore **result);
 void ct_store_free(CTStore *store);
 CTStatus ct_store_set(CTStore *store, const char *key, const void *value, int64_t byte_count);
 /// Waits up to the store's timeout for `key`; *result is a buffer freed with ct_free.

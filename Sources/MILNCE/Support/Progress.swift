@@ -13,6 +13,8 @@ public final class ProgressDisplay: @unchecked Sendable {
     private let plainInterval: Double
     private let lock = NSLock()
     private var finished = false
+    /// The last line printed, to avoid printing the same completed line twice.
+    private var lastLine = ""
 
     /// A display for `total` units of work (0 when unknown).
     public init(_ title: String, total: Int, plainInterval: Double = 30, interactive: Bool? = nil) {
@@ -32,6 +34,7 @@ public final class ProgressDisplay: @unchecked Sendable {
         guard now - lastDraw >= interval || done == total else { return }
         lastDraw = now
         let line = render(done, status: status, now: now)
+        lastLine = line
         if interactive {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
         } else {
@@ -45,8 +48,12 @@ public final class ProgressDisplay: @unchecked Sendable {
         defer { lock.unlock() }
         guard !finished else { return }
         finished = true
-        let line = render(total, status: status, now: monotonicSeconds())
-        FileHandle.standardError.write(Data(((interactive ? "\r\u{1B}[K" : "") + line + "\n").utf8))
+        if interactive {
+            let line = status.isEmpty && !lastLine.isEmpty ? lastLine : render(total, status: status, now: monotonicSeconds())
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + "\n").utf8))
+        } else if !status.isEmpty || !lastLine.contains("\(total)/\(total)") {
+            FileHandle.standardError.write(Data((render(total, status: status, now: monotonicSeconds()) + "\n").utf8))
+        }
     }
 
     private func render(_ done: Int, status: String, now: Double) -> String {

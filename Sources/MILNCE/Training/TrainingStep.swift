@@ -64,23 +64,53 @@ public final class TrainingStep {
     }
 
     /// Embeddings of this rank's clips and captions (micro-batched as configured).
+    ///
+    /// Micro-batch m takes clips m, m + M, m + 2M, ... of the batch, as DistributedSampler deals
+    /// samples to M ranks, and the embeddings are concatenated micro-batch after micro-batch, as
+    /// the all-gather orders ranks; BatchNorm's running statistics keep the first micro-batch's
+    /// update only, as DDP keeps rank 0's. So one process with M micro-batches computes what M
+    /// ranks with a batch M times smaller compute.
     public func embed(video: Tensor, text: Tensor) throws -> (video: Tensor, text: Tensor) {
-        let forward = {
+        let m = microBatches
+        let forward = { () throws -> (Tensor, Tensor) in
+            if m == 1 { return (try self.model.video(video), try self.model.text(text)) }
             let clipCount = video.shape[0]
-            guard clipCount % self.microBatches == 0 else {
-                throw ModelError.badInput("batch of \(clipCount) clips does not split into \(self.microBatches) micro-batches")
+            guard clipCount % m == 0, text.shape[0] % clipCount == 0 else {
+                throw ModelError.badInput("a batch of \(clipCount) clips does not split into \(m) micro-batches")
             }
-            if self.microBatches == 1 { return (try self.model.video(video), try self.model.text(text)) }
-            let videoParts = try video.chunked(self.microBatches)
-            let textParts = try text.chunked(self.microBatches)
-            let videos = try videoParts.map { try self.model.video($0) }
-            let texts = try textParts.map { try self.model.text($0) }
+            let candidates = text.shape[0] / clipCount
+            let clips = try video.view([clipCount / m, m] + Array(video.shape.dropFirst()))
+            let captions = try text.view([clipCount / m, m, candidates, text.shape[1]])
+            var videos: [Tensor] = [], texts: [Tensor] = []
+            var firstBuffers: [Tensor] = []
+            for index in 0..<m {
+                videos.append(try self.model.video(clips.select(1, index)))
+                texts.append(try self.model.text(captions.select(1, index).reshaped([-1, text.shape[1]])))
+                if index == 0 && self.model.isTraining {
+                    firstBuffers = try withoutGrad { try self.model.namedBuffers().map { try $0.tensor.clone() } }
+                }
+            }
+            self.firstMicroBatchBuffers = firstBuffers
             return (try Tensor.cat(videos), try Tensor.cat(texts))
         }
         let (videoEmbedding, textEmbedding) = precision == .bf16
             ? try withAutocast(on: device, dtype: .bfloat16, forward)
             : try forward()
         return (try videoEmbedding.to(.float32), try textEmbedding.to(.float32))
+    }
+
+    /// BatchNorm buffers as the first micro-batch left them, restored after the backward pass
+    /// (not before: the graph still refers to them).
+    private var firstMicroBatchBuffers: [Tensor] = []
+
+    private func restoreFirstMicroBatchBuffers() throws {
+        guard !firstMicroBatchBuffers.isEmpty else { return }
+        try withoutGrad {
+            for (buffer, saved) in zip(model.namedBuffers().map(\.tensor), firstMicroBatchBuffers) {
+                try buffer.copy(from: saved)
+            }
+        }
+        firstMicroBatchBuffers = []
     }
 
     /// All ranks' rows in rank order; the gradient of the result reaches only this rank's rows.
@@ -98,13 +128,16 @@ public final class TrainingStep {
         let clips = try prepareVideo(video)
         let tokens = try prepareText(text)
         try optimizer.zeroGrad()
+        try broadcastBuffers()
         let (localVideo, localText) = try embed(video: clips, text: tokens)
         let loss = try milNCELoss(video: gatherAcrossRanks(localVideo), text: gatherAcrossRanks(localText))
         let lossValue = try loss.item()
         guard lossValue.isFinite else {
+            firstMicroBatchBuffers = []
             throw TrainingError.nonFiniteLoss(step: schedule.stepsTaken, value: lossValue)
         }
         try (microBatches > 1 ? loss / Double(microBatches) : loss).backward()
+        try restoreFirstMicroBatchBuffers()
         try averageGradients()
         let learningRate = schedule.learningRate
         optimizer.learningRate = learningRate
@@ -131,11 +164,54 @@ public final class TrainingStep {
         }
     }
 
-    /// Copies rank 0's parameters and buffers to every rank (as DDP does at start).
-    public func broadcastParameters() throws {
+    /// Checks that every rank holds the same parameters (bit for bit; buffers legitimately differ
+    /// between the broadcasts that start each step): each rank's
+    /// fingerprint (per-tensor sums of the raw bits) is gathered and compared. Throws
+    /// `TrainingError.rankFailure` naming the first tensor that differs.
+    public func checkReplicas() throws {
         guard let group, group.size > 1 else { return }
         try withoutGrad {
-            try group.broadcast(model.stateDict().map(\.tensor), from: 0)
+            let named = model.namedParameters()
+            let fingerprints = try named.map { entry -> Tensor in
+                let values = try entry.tensor.detach().to(.float64).reshaped([-1])
+                let weights = try Tensor.arange(1, Double(values.count) + 1, dtype: .float64, device: values.device)
+                return try Tensor.stack([values.sum(), (values * weights).sum()])
+            }
+            let local = try Tensor.stack(fingerprints)
+            let all = try group.allGather(local).map { try $0.cpu().toArray(of: Double.self) }
+            for (rank, other) in all.enumerated() where other != all[0] {
+                let index = zip(other, all[0]).enumerated().first { !($0.element.0 == $0.element.1) }.map { $0.offset / 2 } ?? 0
+                throw TrainingError.rankFailure(
+                    "rank \(rank)'s \(named[index].name) differs from rank 0's: the replicas have diverged")
+            }
+        }
+    }
+
+    /// Copies rank 0's parameters and buffers to every rank (as DDP does at start).
+    public func broadcastParameters() throws {
+        try broadcastFromRankZero(model.stateDict().map(\.tensor))
+    }
+
+    /// Copies rank 0's buffers (BatchNorm running statistics) to every rank before a forward pass,
+    /// as DDP's `broadcast_buffers=True` does.
+    func broadcastBuffers() throws {
+        try broadcastFromRankZero(model.namedBuffers().map(\.tensor))
+    }
+
+    /// Broadcasts tensors from rank 0, one flat buffer per dtype.
+    private func broadcastFromRankZero(_ tensors: [Tensor]) throws {
+        guard let group, group.size > 1 else { return }
+        try withoutGrad {
+            for dtype in Set(tensors.map(\.dtype)).sorted(by: { $0.rawValue < $1.rawValue }) {
+                let members = tensors.filter { $0.dtype == dtype }
+                let flat = try Tensor.cat(members.map { try $0.reshaped([-1]) })
+                try group.broadcast([flat], from: 0)
+                var offset = 0
+                for tensor in members {
+                    try tensor.copy(from: flat.narrow(0, start: offset, length: tensor.count).view(tensor.shape))
+                    offset += tensor.count
+                }
+            }
         }
     }
 }

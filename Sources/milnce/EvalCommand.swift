@@ -1,0 +1,345 @@
+import ArgumentParser
+import Foundation
+import MILNCE
+import Torch
+
+// MARK: - milnce eval
+
+/// `milnce eval youcook|msrvtt|hmdb`: the reference's three evaluations.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model: zero-shot YouCook2 or MSR-VTT retrieval, or HMDB-51 linear classification.",
+        discussion: """
+        The flags are the reference's (eval_youcook.py, eval_msrvtt.py, eval_hmdb.py). Its README runs \
+        --batch_size=16 --num_thread_reader=20 --num_windows_test=10. Videos that are missing or cannot be \
+        decoded are reported and left out; the JSON report (--output) lists them and counts what was evaluated.
+        """,
+        subcommands: [EvalYouCook.self, EvalMSRVTT.self, EvalHMDB.self]
+    )
+}
+
+// MARK: - Shared options
+
+/// The windows decoded per item and the batching: the reference's flags.
+struct WindowOptions: ParsableArguments {
+    @Option(name: .customLong("batch_size"), help: "Items (clips or videos, each with all its windows) per network batch.")
+    var batchSize = 16
+
+    @Option(name: .customLong("num_thread_reader"), help: "Threads decoding videos ahead of the network (default: one per core).")
+    var readerThreads: Int?
+
+    @Option(name: .customLong("num_windows_test"), help: "Windows per clip or video (the reference's README uses 10).")
+    var windows = 4
+
+    @Option(name: .customLong("num_frames"), help: "Frames per window.")
+    var frames = 16
+
+    @Option(name: .customLong("fps"), help: "Frames per second windows are resampled to (not used by HMDB-51).")
+    var framesPerSecond: Double = 5
+
+    @Option(name: .customLong("video_size"), help: "Height and width of the frames, in pixels.")
+    var size = 224
+
+    func validate() throws {
+        do {
+            try runOptions(maxWords: 1).validate()
+        } catch let error as EvaluationError {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// The library's options.
+    func runOptions(maxWords: Int) -> EvaluationRunOptions {
+        EvaluationRunOptions(
+            clips: EvaluationClipSettings(windowCount: windows, frameCount: frames, framesPerSecond: framesPerSecond,
+                                          size: size),
+            batchSize: batchSize, readerThreads: readerThreads ?? ProcessInfo.processInfo.activeProcessorCount,
+            maxWords: maxWords)
+    }
+}
+
+/// How captions become tokens: the word files and the reference's text settings.
+struct TextOptions: ParsableArguments {
+    @Option(name: .customLong("word2vec_path"),
+            help: "The word2vec matrix (word2vec.pth or .npy); needed only when the checkpoint has no text network (default: data/word2vec.pth if present).")
+    var wordVectors: String?
+
+    @Option(name: .customLong("token_to_word_path"),
+            help: "The word dictionary (dict.npy); default: dict.npy or s3d_dict.npy beside the checkpoint, dict.npy beside the word2vec matrix, data/dict.npy.")
+    var dictionary: String?
+
+    @Flag(help: "Lowercase captions before tokenizing (the released s3d_howto100m.pth model's tokenizer does).")
+    var lowercase = false
+
+    @Option(name: .customLong("max_words"), help: "Words per caption.")
+    var maxWords = 30
+
+    func validate() throws {
+        guard maxWords >= 1 else { throw ValidationError("--max_words must be at least 1") }
+    }
+
+    var wordVectorsURL: URL? { wordVectors.map { URL(fileURLWithPath: $0) } }
+    var dictionaryURL: URL? { dictionary.map { URL(fileURLWithPath: $0) } }
+}
+
+/// The dataset, model and report of an evaluation.
+struct EvaluationInputOptions: ParsableArguments {
+    @Option(name: .customLong("eval_video_root"), help: "The root folder of the evaluation videos.")
+    var videoRoot: String
+
+    @Option(name: .customLong("pretrain_cnn_path"),
+            help: "The model: the released s3d_howto100m.pth, a reference epochNNNN.pth.tar, ours, or a .safetensors state_dict.")
+    var checkpoint: String
+
+    @Option(help: "The dataset CSV file (default: the reference's csv/<name>.csv in the working folder).")
+    var csv: String?
+
+    @Option(help: "Write the JSON report (metrics, counts, failures, settings, the reference's numbers) here.")
+    var output: String?
+
+    /// The CSV file: `--csv`, else the reference's `csv/<name>` when it exists.
+    func csvURL(defaultName: String) throws -> URL {
+        if let csv { return URL(fileURLWithPath: csv) }
+        let reference = URL(fileURLWithPath: "csv").appendingPathComponent(defaultName)
+        guard FileManager.default.fileExists(atPath: reference.path) else {
+            throw EvaluationError.badDataset(
+                path: "csv/\(defaultName)", line: nil,
+                reason: "no such file in the working folder; pass the dataset file with --csv (the reference's \(defaultName))")
+        }
+        return reference
+    }
+
+    /// The video root folder; throws when it is not a folder.
+    func videoRootURL() throws -> URL {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: videoRoot, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw EvaluationError.invalidSettings("the video root \(videoRoot) (--eval_video_root) is not a folder")
+        }
+        return URL(fileURLWithPath: videoRoot)
+    }
+    var checkpointURL: URL { URL(fileURLWithPath: checkpoint) }
+}
+
+// MARK: - Printing
+
+/// Prints the failures to standard error, at most `limit` of them.
+func printFailures(_ failures: [EvaluationFailure], limit: Int = 20, reportPath: String?) {
+    guard !failures.isEmpty else { return }
+    var lines = failures.prefix(limit).map { "  \($0)" }
+    if failures.count > limit {
+        lines.append("  ... and \(failures.count - limit) more" + (reportPath.map { " (all listed in \($0))" } ?? ""))
+    }
+    FileHandle.standardError.write(Data(("failed:\n" + lines.joined(separator: "\n") + "\n").utf8))
+}
+
+/// A fraction as a percentage with one decimal.
+func percent(_ value: Double) -> String { value.isFinite ? String(format: "%.1f", value * 100) : "nan" }
+
+// MARK: - Retrieval
+
+/// `milnce eval youcook` and `milnce eval msrvtt`.
+protocol RetrievalEvaluationCommand: ParsableCommand {
+    static var benchmark: RetrievalBenchmark { get }
+    var inputs: EvaluationInputOptions { get }
+    var windows: WindowOptions { get }
+    var text: TextOptions { get }
+    var device: DeviceOptions { get }
+    var saveEmbeddings: String? { get }
+}
+
+extension RetrievalEvaluationCommand {
+    func runRetrieval() throws {
+        let started = Date()
+        let benchmark = Self.benchmark
+        let csv = try inputs.csvURL(defaultName: benchmark.csvFileName)
+        let items = try benchmark.items(csv: csv, videoRoot: try inputs.videoRootURL())
+        guard !items.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
+        let device = try self.device.resolve()
+        let model = try EvaluationModelFiles.model(checkpoint: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
+                                                   device: device)
+        let (tokenizer, dictionary) = try EvaluationModelFiles.tokenizer(
+            explicit: text.dictionaryURL, checkpoint: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
+            lowercased: text.lowercase)
+        let options = windows.runOptions(maxWords: text.maxWords)
+        print("\(benchmark.displayName): \(items.count) clips from \(csv.path), \(options.clips.windowCount) windows of "
+              + "\(options.clips.frameCount) frames at \(options.clips.size)x\(options.clips.size), device \(device)")
+
+        let evaluation = ZeroShotRetrieval(model: model, tokenizer: tokenizer, device: device, options: options)
+        let progress = ProgressDisplay(benchmark.displayName, total: items.count)
+        let result = try evaluation.evaluate(items, name: benchmark.displayName, progress: progress)
+        progress.finish("\(result.evaluatedCount) evaluated")
+
+        if let directory = saveEmbeddings {
+            try saveRetrievalEmbeddings(result, items: items, to: URL(fileURLWithPath: directory))
+        }
+        let report = RetrievalReport(
+            benchmark: benchmark, checkpoint: inputs.checkpoint, csv: csv.path, videoRoot: inputs.videoRoot,
+            evaluation: result,
+            settings: EvaluationReportSettings(options: options, device: "\(device)", maxWords: text.maxWords,
+                                               lowercase: text.lowercase, dictionary: dictionary.path),
+            seconds: Date().timeIntervalSince(started))
+        if let output = inputs.output { try EvaluationReportWriter.write(report, to: URL(fileURLWithPath: output)) }
+
+        printFailures(result.embeddings.failures, reportPath: inputs.output)
+        let m = result.metrics
+        print("\(benchmark.displayName): \(result.evaluatedCount) of \(result.itemCount) clips evaluated"
+              + (result.embeddings.failures.isEmpty ? "" : " (\(result.embeddings.failures.count) left out: video missing or unreadable)"))
+        print("R@1 \(percent(m.r1)) - R@5 \(percent(m.r5)) - R@10 \(percent(m.r10)) - Median R \(m.medianRank)")
+        for published in PublishedResults.retrieval(benchmark) {
+            print(String(format: "  published, %@ (%d epochs, batch %d): R@1 %.1f - R@5 %.1f - R@10 %.1f - Median R %g",
+                         published.implementation, published.epochs, published.totalBatchSize,
+                         published.r1Percent ?? .nan, published.r5Percent ?? .nan, published.r10Percent ?? .nan,
+                         published.medianRank ?? .nan))
+        }
+    }
+
+    /// `text.npy` and `video.npy` (row `i` for the `i`-th evaluated item) and `items.txt`
+    /// (`row<TAB>video_id` per evaluated item).
+    private func saveRetrievalEmbeddings(_ result: RetrievalEvaluation, items: [RetrievalItem], to directory: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw EvaluationError.writeFailed(path: directory.path, reason: error.localizedDescription)
+        }
+        try EmbeddingFiles.write(result.embeddings.text, to: directory.appendingPathComponent("text.npy"))
+        try EmbeddingFiles.write(result.embeddings.video, to: directory.appendingPathComponent("video.npy"))
+        try EmbeddingFiles.writeLines(result.embeddings.items.map { "\(items[$0].row)\t\(items[$0].videoID)" },
+                                      to: directory.appendingPathComponent("items.txt"))
+    }
+}
+
+/// `milnce eval youcook`.
+struct EvalYouCook: RetrievalEvaluationCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "youcook",
+        abstract: "Zero-shot text-to-video retrieval on the YouCook2 validation clips (validation_youcook.csv).",
+        discussion: """
+        Videos are <eval_video_root>/validation/<task>/<video_id>.mp4 (else .mkv, else .webm). Each clip \
+        is embedded as the mean of --num_windows_test windows spread from its start to end - num_frames/fps - 0.4 s.
+        """
+    )
+    static let benchmark = RetrievalBenchmark.youcook2
+
+    @OptionGroup var inputs: EvaluationInputOptions
+    @OptionGroup var windows: WindowOptions
+    @OptionGroup var text: TextOptions
+    @OptionGroup var device: DeviceOptions
+    @Option(name: .customLong("save_embeddings"),
+            help: "Write text.npy, video.npy and items.txt (the rows evaluated) to this folder.")
+    var saveEmbeddings: String?
+
+    func run() throws { try runRetrieval() }
+}
+
+/// `milnce eval msrvtt`.
+struct EvalMSRVTT: RetrievalEvaluationCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "msrvtt",
+        abstract: "Zero-shot text-to-video retrieval on the 1,000 MSR-VTT test pairs (msrvtt_test.csv).",
+        discussion: """
+        Videos are <eval_video_root>/<video_id>.mp4. Each video is embedded as the mean of --num_windows_test \
+        windows spread over its whole duration (as the container declares it).
+        """
+    )
+    static let benchmark = RetrievalBenchmark.msrvtt
+
+    @OptionGroup var inputs: EvaluationInputOptions
+    @OptionGroup var windows: WindowOptions
+    @OptionGroup var text: TextOptions
+    @OptionGroup var device: DeviceOptions
+    @Option(name: .customLong("save_embeddings"),
+            help: "Write text.npy, video.npy and items.txt (the rows evaluated) to this folder.")
+    var saveEmbeddings: String?
+
+    func run() throws { try runRetrieval() }
+}
+
+// MARK: - HMDB-51
+
+/// `milnce eval hmdb`.
+struct EvalHMDB: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hmdb",
+        abstract: "Linear evaluation on HMDB-51: mixed_5c features, a linear SVM (C = 100) per split, top-1 accuracy.",
+        discussion: """
+        Videos are <eval_video_root>/<label without its _test suffix>/<video_id>, decoded whole at their \
+        native frame rate; --num_windows_test windows of --num_frames frames start at \
+        linspace(0, frames - num_frames, num_windows_test) (a video shorter than a window is padded with \
+        black frames, so all its windows start at 0). The classifier is trained on every window of a split's \
+        training videos; a test video's decision values are summed over its windows.
+        """
+    )
+
+    @OptionGroup var inputs: EvaluationInputOptions
+    @OptionGroup var windows: WindowOptions
+    @OptionGroup var device: DeviceOptions
+    @Option(name: .customLong("save_features"),
+            help: "Write features.npy (videos x windows x 1024) and videos.csv (the videos, in order) to this folder.")
+    var saveFeatures: String?
+
+    func run() throws {
+        let started = Date()
+        let csv = try inputs.csvURL(defaultName: "hmdb51.csv")
+        let videos = try HMDBDataset.videos(csv: csv, videoRoot: try inputs.videoRootURL())
+        guard !videos.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
+        let device = try self.device.resolve()
+        let network = try EvaluationModelFiles.videoNetwork(checkpoint: inputs.checkpointURL, device: device)
+        let options = windows.runOptions(maxWords: 1)
+        print("HMDB-51: \(videos.count) videos from \(csv.path), \(options.clips.windowCount) windows of "
+              + "\(options.clips.frameCount) frames at \(options.clips.size)x\(options.clips.size), device \(device)")
+
+        let progress = ProgressDisplay("HMDB-51", total: videos.count)
+        let features = try HMDBFeatureExtractor(network: network, device: device, options: options)
+            .extract(videos, progress: progress)
+        progress.finish("\(features.videos.count) videos")
+        guard !features.videos.isEmpty else {
+            throw EvaluationError.nothingEvaluated(what: "HMDB-51", failureCount: features.failures.count)
+        }
+        if let directory = saveFeatures { try save(features, to: URL(fileURLWithPath: directory)) }
+
+        let result = try features.linearEvaluation(classNames: HMDBDataset.classNames(of: videos))
+        let report = HMDBReport(checkpoint: inputs.checkpoint, csv: csv.path, videoRoot: inputs.videoRoot,
+                                result: result, all: videos, features: features,
+                                settings: EvaluationReportSettings(options: options, device: "\(device)"),
+                                seconds: Date().timeIntervalSince(started))
+        if let output = inputs.output { try EvaluationReportWriter.write(report, to: URL(fileURLWithPath: output)) }
+
+        printFailures(features.failures, reportPath: inputs.output)
+        print("HMDB-51: \(features.videos.count) of \(videos.count) videos evaluated"
+              + (features.failures.isEmpty ? "" : " (\(features.failures.count) left out: video missing or unreadable)"))
+        for (split, counts) in zip(result.splits, report.splitCounts) {
+            print("split \(split.split): top-1 \(percent(split.accuracy)) (\(split.correctCount) of "
+                  + "\(split.testVideoCount) test videos; trained on \(counts.trainVideosEvaluated) videos, "
+                  + "\(split.trainWindowCount) windows)")
+        }
+        print("mean top-1 accuracy: \(percent(result.meanAccuracy))")
+        for published in PublishedResults.hmdb51 {
+            print(String(format: "  published, %@ (%d epochs, batch %d): %.1f", published.implementation,
+                         published.epochs, published.totalBatchSize, published.top1Percent ?? .nan))
+        }
+    }
+
+    /// `features.npy` (`videos x windows x 1024`) and `videos.csv` (`row,video_id,class,split1,split2,split3`).
+    private func save(_ features: HMDBFeatures, to directory: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw EvaluationError.writeFailed(path: directory.path, reason: error.localizedDescription)
+        }
+        try EmbeddingFiles.write(features.features,
+                                 shape: [features.videos.count, features.windowCount, HMDBFeatures.dimension],
+                                 to: directory.appendingPathComponent("features.npy"))
+        let lines = ["row,video_id,class,split1,split2,split3"] + features.videos.map { video in
+            ([String(video.row), csvField(video.videoID), csvField(video.className)]
+                + video.splits.map { String($0.rawValue) }).joined(separator: ",")
+        }
+        try EmbeddingFiles.writeLines(lines, to: directory.appendingPathComponent("videos.csv"))
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break.
+func csvField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
