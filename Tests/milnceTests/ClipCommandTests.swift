@@ -14,8 +14,15 @@ enum ClipTestVideo {
 
     static func url() throws -> URL { try shared.get() }
 
+    /// The video's folder, removed when the test process exits.
+    nonisolated(unsafe) private static var folder: URL?
+
     private static func make() throws -> URL {
         let folder = try TestEnvironment.temporaryDirectory("clip")
+        ClipTestVideo.folder = folder
+        atexit {
+            if let folder = ClipTestVideo.folder { try? FileManager.default.removeItem(at: folder) }
+        }
         let url = folder.appendingPathComponent("texture.mp4")
         let width = 320, height = 240
         let writer = try VideoWriter(url: url, width: width, height: height, framesPerSecond: 25, codec: .h264,

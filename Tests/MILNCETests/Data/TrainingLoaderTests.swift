@@ -52,8 +52,20 @@ final class LoaderDataset: @unchecked Sendable {
 
     static func get() throws -> LoaderDataset { try shared.get() }
 
+    /// The shared dataset's folder, removed when the test process exits.
+    private static let folderLock = NSLock()
+    nonisolated(unsafe) private static var sharedFolder: URL?
+
     private init() throws {
         folder = try TestEnvironment.temporaryDirectory("loader")
+        LoaderDataset.folderLock.lock()
+        LoaderDataset.sharedFolder = folder
+        LoaderDataset.folderLock.unlock()
+        atexit {
+            LoaderDataset.folderLock.lock()
+            if let folder = LoaderDataset.sharedFolder { try? FileManager.default.removeItem(at: folder) }
+            LoaderDataset.folderLock.unlock()
+        }
         videoRoot = folder.appendingPathComponent("videos")
         captionRoot = folder.appendingPathComponent("captions").path
         try FileManager.default.createDirectory(at: videoRoot, withIntermediateDirectories: true)
