@@ -12,7 +12,7 @@ struct MILNCECommand: ParsableCommand {
         discussion: "Run `milnce <command> --help` for each command's options.",
         version: "0.1.0 (libtorch \(Runtime.torchVersion))",
         subcommands: [TrainCommand.self, InspectCommand.self, BenchCommand.self, EvalCommand.self, EmbedCommand.self,
-                      RetrievalCommand.self, ClipCommand.self]
+                      RetrievalCommand.self, ClipCommand.self, SynthCommand.self]
     )
 }
 
