@@ -25,7 +25,8 @@ struct SynthCommand: ParsableCommand {
 
         The same seed gives the same files. Training crops clips without scaling, so generate at \
         the size you train at (--size). Left and right are mirror images: random flips in \
-        training make them indistinguishable.
+        training make them indistinguishable. A caption's neighbours describe other events, so \
+        one candidate per clip (num_candidates 1) learns fastest.
         """
     )
 
@@ -59,6 +60,9 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Still shapes on screen for a whole video besides the event shapes.")
     var bystanders = 0
 
+    @Option(help: "The chance (0...1) that a gap of 2 s or more holds a narration caption.")
+    var narration = 0.5
+
     @Option(help: "Videos made at once (default: one per core).")
     var workers: Int?
 
@@ -69,7 +73,7 @@ struct SynthCommand: ParsableCommand {
         SyntheticDatasetOptions(trainingVideoCount: videos, evaluationVideoCount: evaluationVideos,
                                 videoSeconds: seconds, eventsPerVideo: events, frameSize: size, framesPerSecond: fps,
                                 seed: seed, codec: VideoCodec(rawValue: codec) ?? .h264,
-                                bystandersPerVideo: bystanders)
+                                bystandersPerVideo: bystanders, narrationProbability: narration)
     }
 
     func validate() throws {

@@ -65,7 +65,8 @@ public struct SyntheticDatasetPlan: Sendable {
             }
             return SyntheticVideoPlan.make(
                 id: "train_" + SyntheticDatasetPlan.paddedNumber(index, width: trainingWidth), split: .training,
-                kinds: kinds, bystanders: options.bystandersPerVideo, durationSeconds: options.videoSeconds,
+                kinds: kinds, bystanders: options.bystandersPerVideo,
+                narrationProbability: options.narrationProbability, durationSeconds: options.videoSeconds,
                 framesPerSecond: options.framesPerSecond, frameSize: options.frameSize, using: &random)
         }
         var order = SplitMix64(seed: options.seed, stream: .evaluationEvents, index: 0)
@@ -76,7 +77,8 @@ public struct SyntheticDatasetPlan: Sendable {
             let kinds = Array(heldOutKinds[(index * events)..<((index + 1) * events)])
             return SyntheticVideoPlan.make(
                 id: "eval_" + SyntheticDatasetPlan.paddedNumber(index, width: evaluationWidth), split: .evaluation,
-                kinds: kinds, bystanders: options.bystandersPerVideo, durationSeconds: options.videoSeconds,
+                kinds: kinds, bystanders: options.bystandersPerVideo,
+                narrationProbability: options.narrationProbability, durationSeconds: options.videoSeconds,
                 framesPerSecond: options.framesPerSecond, frameSize: options.frameSize, using: &random)
         }
     }
@@ -176,6 +178,8 @@ public struct SyntheticDatasetDescription: Sendable, Equatable, Codable {
         public var codec: String
         /// Still shapes per video besides the event shapes.
         public var bystandersPerVideo: Int
+        /// The chance that a gap of two seconds or more holds a narration caption.
+        public var narrationProbability: Double
     }
 
     /// The files, relative to the dataset's folder.
@@ -469,7 +473,8 @@ public enum SyntheticDataset {
             settings: .init(trainingVideos: options.trainingVideoCount, evaluationVideos: options.evaluationVideoCount,
                             videoSeconds: options.videoSeconds, eventsPerVideo: options.eventsPerVideo,
                             frameSize: options.frameSize, framesPerSecond: options.framesPerSecond,
-                            codec: options.codec.rawValue, bystandersPerVideo: options.bystandersPerVideo),
+                            codec: options.codec.rawValue, bystandersPerVideo: options.bystandersPerVideo,
+                            narrationProbability: options.narrationProbability),
             encoder: encoder,
             files: .init(trainList: "train.csv", videoRoot: "videos", captionRoot: "captions",
                          evaluationList: "eval/youcook.csv", evaluationVideoRoot: "eval", dictionary: "dict.npy",
@@ -509,8 +514,9 @@ public enum SyntheticDataset {
 
         CAPTIONS
         Every event has a caption spanning exactly its seconds ("now the red square slides to the \
-        left"); between events, most gaps of 2 s or more hold narration unrelated to the screen \
-        ("thanks for watching"), as in HowTo100M. All words are lowercase.
+        left"); a gap of 2 s or more (between events, or at an end) holds narration unrelated to the \
+        screen ("thanks for watching") with probability \(settings.narrationProbability), as in \
+        HowTo100M. All words are lowercase.
 
         TRAINING PART (HowTo100M's layout)
           train.csv            column video_path, relative to videos/ (\(counts.trainingVideos) videos)
@@ -539,7 +545,9 @@ public enum SyntheticDataset {
         TRAINING ON IT
         Training crops clips without scaling (the reference's crop_only), so train at the videos' \
         size (\(settings.frameSize)) or a little below. "Left" and "right" are mirror images: with \
-        random left-right flips in training, the two cannot be told apart.
+        random left-right flips in training, the two cannot be told apart. A caption's neighbours \
+        describe other events, so several candidates per clip (num_candidates > 1) put unrelated \
+        captions in the positive bag; one candidate learns fastest.
 
         dataset.json describes the same in a form programs read.
 

@@ -25,12 +25,16 @@ public struct SyntheticDatasetOptions: Sendable, Equatable {
     public var codec: VideoCodec
     /// Still shapes on screen for a whole video besides the event shapes (in other colours).
     public var bystandersPerVideo: Int
+    /// The chance that a gap of two seconds or more between events (or at an end of the video)
+    /// holds a narration caption unrelated to the screen.
+    public var narrationProbability: Double
 
     /// The demo's dataset: 300 training videos and 32 held-out ones of 32 seconds with 4 events,
-    /// 64×64 pixels at 10 frames per second, seed 0, H.264, no bystanders.
+    /// 64×64 pixels at 10 frames per second, seed 0, H.264, no bystanders, narration in half the
+    /// gaps.
     public init(trainingVideoCount: Int = 300, evaluationVideoCount: Int = 32, videoSeconds: Int = 32,
                 eventsPerVideo: Int = 4, frameSize: Int = 64, framesPerSecond: Double = 10, seed: UInt64 = 0,
-                codec: VideoCodec = .h264, bystandersPerVideo: Int = 0) {
+                codec: VideoCodec = .h264, bystandersPerVideo: Int = 0, narrationProbability: Double = 0.5) {
         self.trainingVideoCount = trainingVideoCount
         self.evaluationVideoCount = evaluationVideoCount
         self.videoSeconds = videoSeconds
@@ -40,6 +44,7 @@ public struct SyntheticDatasetOptions: Sendable, Equatable {
         self.seed = seed
         self.codec = codec
         self.bystandersPerVideo = bystandersPerVideo
+        self.narrationProbability = narrationProbability
     }
 
     /// The largest frame side accepted.
@@ -92,6 +97,9 @@ public struct SyntheticDatasetOptions: Sendable, Equatable {
         }
         guard (0..<ShapeColor.allCases.count).contains(bystandersPerVideo) else {
             throw fail("the number of bystanders must be in 0...\(ShapeColor.allCases.count - 1), not \(bystandersPerVideo)")
+        }
+        guard narrationProbability >= 0, narrationProbability <= 1 else {
+            throw fail("the narration probability must be in 0...1, not \(narrationProbability)")
         }
     }
 }

@@ -5,7 +5,7 @@
 // A video's timeline: events of 5 or 6 whole seconds, one after another, separated by gaps of at
 // least a second. Event i's shape is on screen from the middle of the gap before it to the middle
 // of the gap after it (cut in and out abruptly), static except during its event, when it does
-// what its caption says. Narration captions fill some gaps. Bystander shapes, when asked for, sit
+// what its caption says. Narration captions fill some of the gaps. Bystander shapes, when asked for, sit
 // still for the whole video in colours no event of the video uses.
 
 import Foundation
@@ -15,11 +15,11 @@ import Foundation
 /// Sizes and distances of the shapes, as fractions of the frame's side.
 public enum SyntheticGeometry {
     /// The range of a shape's radius when its size does not change.
-    public static let normalRadius: ClosedRange<Double> = 0.11...0.16
+    public static let normalRadius: ClosedRange<Double> = 0.13...0.18
     /// The radius a growing shape starts at and a shrinking one ends at.
-    public static let smallRadius = 0.08
+    public static let smallRadius = 0.09
     /// The radius a growing shape ends at and a shrinking one starts at.
-    public static let largeRadius = 0.2
+    public static let largeRadius = 0.22
     /// How far a moving shape travels during its event.
     public static let travelFraction = 0.45
     /// The free space kept between a shape's outline and the frame's edge.
@@ -259,7 +259,7 @@ extension SyntheticVideoPlan {
     /// Plans a video whose events are `kinds` (in order), laid out and drawn with `random`.
     /// `durationSeconds` must be at least `shortestDurationSeconds(events: kinds.count)`.
     static func make(id: String, split: SyntheticSplit, kinds: [SyntheticEventKind], bystanders: Int,
-                     durationSeconds: Int, framesPerSecond: Double, frameSize: Int,
+                     narrationProbability: Double, durationSeconds: Int, framesPerSecond: Double, frameSize: Int,
                      using random: inout SplitMix64) -> SyntheticVideoPlan {
         let background = SyntheticBackground.random(using: &random)
         let spans = eventSpans(count: kinds.count, durationSeconds: durationSeconds, using: &random)
@@ -282,7 +282,8 @@ extension SyntheticVideoPlan {
             captions.append(SyntheticCaption(startTenths: span.lowerBound * 10, endTenths: span.upperBound * 10,
                                              text: SyntheticLanguage.caption(for: kind, using: &random), event: kind))
         }
-        captions += narration(between: spans, durationSeconds: durationSeconds, using: &random)
+        captions += narration(between: spans, durationSeconds: durationSeconds, probability: narrationProbability,
+                              using: &random)
         captions.sort { $0.startTenths < $1.startTenths }
 
         let bystanderTracks = makeBystanders(count: bystanders, avoiding: tracks, durationSeconds: durationSeconds,
@@ -351,9 +352,9 @@ extension SyntheticVideoPlan {
         }
     }
 
-    /// Narration captions in the gaps of two seconds or more (most of them, not all): one per
-    /// gap, two in gaps of five seconds or more, each a little shorter than its share of the gap.
-    static func narration(between spans: [ClosedRange<Int>], durationSeconds: Int,
+    /// Narration captions: each gap of two seconds or more holds one with `probability`,
+    /// spanning the gap but for up to 0.3 s at each end.
+    static func narration(between spans: [ClosedRange<Int>], durationSeconds: Int, probability: Double,
                           using random: inout SplitMix64) -> [SyntheticCaption] {
         var gaps: [(start: Int, end: Int)] = []
         var time = 0
@@ -365,15 +366,11 @@ extension SyntheticVideoPlan {
         var captions: [SyntheticCaption] = []
         for gap in gaps {
             let length = gap.end - gap.start
-            guard length >= 2, random.index(below: 5) != 0 else { continue }
-            let parts = length >= 5 ? 2 : 1
-            let partTenths = length * 10 / parts
-            for part in 0..<parts {
-                let start = gap.start * 10 + part * partTenths + random.uniformInt(in: 0...3)
-                let end = gap.start * 10 + (part + 1) * partTenths - random.uniformInt(in: 0...3)
-                captions.append(SyntheticCaption(startTenths: start, endTenths: end,
-                                                 text: SyntheticLanguage.narrationCaption(using: &random), event: nil))
-            }
+            guard length >= 2, random.uniformDouble() < probability else { continue }
+            let start = gap.start * 10 + random.uniformInt(in: 0...3)
+            let end = gap.end * 10 - random.uniformInt(in: 0...3)
+            captions.append(SyntheticCaption(startTenths: start, endTenths: end,
+                                             text: SyntheticLanguage.narrationCaption(using: &random), event: nil))
         }
         return captions
     }

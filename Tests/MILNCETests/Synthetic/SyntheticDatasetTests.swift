@@ -426,6 +426,8 @@ struct SyntheticDatasetGenerationTests {
         SyntheticDatasetOptions(evaluationVideoCount: -1),
         SyntheticDatasetOptions(eventsPerVideo: 0),
         SyntheticDatasetOptions(bystandersPerVideo: 6),
+        SyntheticDatasetOptions(narrationProbability: 1.5),
+        SyntheticDatasetOptions(narrationProbability: -0.1),
     ])
     func invalidOptions(options: SyntheticDatasetOptions) throws {
         #expect(throws: SyntheticDatasetError.self) { try options.validate() }
@@ -473,6 +475,31 @@ struct SyntheticDatasetGenerationTests {
             // The event shapes of one training video are distinct (colour, shape) pairs.
             let pairs = events.compactMap { $0.event.map { "\($0.color) \($0.shape)" } }
             #expect(Set(pairs).count == pairs.count)
+        }
+    }
+
+    @Test("narration fills every gap of 2 s or more with probability 1, none with probability 0")
+    func narrationProbability() throws {
+        var options = SyntheticDatasetOptions(trainingVideoCount: 30, evaluationVideoCount: 0, videoSeconds: 30,
+                                              eventsPerVideo: 3, seed: 5, narrationProbability: 1)
+        for video in try SyntheticDatasetPlan(options: options).trainingVideos {
+            var ends = [0]
+            var starts: [Int] = []
+            for event in video.eventCaptions {
+                starts.append(event.startTenths)
+                ends.append(event.endTenths)
+            }
+            starts.append(options.videoSeconds * 10)
+            let longGaps = zip(ends, starts).filter { $1 - $0 >= 20 }
+            let narration = video.captions.filter { $0.event == nil }
+            #expect(narration.count == longGaps.count, "\(video.id)")
+            for (start, end) in longGaps {
+                #expect(narration.contains { $0.startTenths >= start && $0.endTenths <= end && $0.endTenths - $0.startTenths >= 14 })
+            }
+        }
+        options.narrationProbability = 0
+        for video in try SyntheticDatasetPlan(options: options).trainingVideos {
+            #expect(video.captions.allSatisfy { $0.event != nil })
         }
     }
 

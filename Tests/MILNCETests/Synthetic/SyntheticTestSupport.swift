@@ -84,44 +84,42 @@ enum ColourVision {
         /// Which pixels of the bounding box show the colour, row by row.
         var mask: [[Bool]]
 
-        /// The number of pixels in each row of the bounding box.
-        var rowWidths: [Int] { mask.map { $0.filter { $0 }.count } }
-
-        /// The mean row width of the top and bottom thirds of the bounding box.
-        var thirds: (top: Double, bottom: Double) {
-            let widths = rowWidths
-            let third = max(1, widths.count / 3)
-            let top = widths.prefix(third), bottom = widths.suffix(third)
-            return (Double(top.reduce(0, +)) / Double(top.count), Double(bottom.reduce(0, +)) / Double(bottom.count))
-        }
-
-        /// How much of the bounding box's four corners (squares a fifth of its sides) is filled.
-        var corners: Double {
+        /// How well each shape's outline, fitted to the bounding box, matches the pixels
+        /// (intersection over union): a disc, a filled box, a triangle with its apex at the top
+        /// centre and its base at the bottom, a plus sign with arms a third of the box wide.
+        var fits: [String: Double] {
             let height = mask.count, width = mask.first?.count ?? 0
-            let cornerHeight = max(1, height / 5), cornerWidth = max(1, width / 5)
-            var filled = 0, total = 0
-            for row in Array(0..<cornerHeight) + Array((height - cornerHeight)..<height) {
-                for column in Array(0..<cornerWidth) + Array((width - cornerWidth)..<width) {
-                    total += 1
-                    if mask[row][column] { filled += 1 }
+            let templates: [String: (Double, Double) -> Bool] = [
+                "circle": { u, v in (u - 0.5) * (u - 0.5) + (v - 0.5) * (v - 0.5) <= 0.25 },
+                "square": { _, _ in true },
+                "triangle": { u, v in abs(u - 0.5) <= 0.5 * v },
+                "cross": { u, v in abs(u - 0.5) <= 1.0 / 6 || abs(v - 0.5) <= 1.0 / 6 },
+            ]
+            var result: [String: Double] = [:]
+            for (name, inside) in templates {
+                var both = 0, either = 0
+                for row in 0..<height {
+                    for column in 0..<width {
+                        let u = (Double(column) + 0.5) / Double(width), v = (Double(row) + 0.5) / Double(height)
+                        let template = inside(u, v), seen = mask[row][column]
+                        if template && seen { both += 1 }
+                        if template || seen { either += 1 }
+                    }
                 }
+                result[name] = either > 0 ? Double(both) / Double(either) : 0
             }
-            return total > 0 ? Double(filled) / Double(total) : 0
+            return result
         }
 
-        /// The shape this blob looks like: a triangle widens downward; a square fills its
-        /// corners; a cross is much narrower at its ends than in its middle; a circle is not.
+        /// The shape whose outline fits the pixels best.
         var shape: String {
-            let (top, bottom) = thirds
-            if bottom > 1.8 * top { return "triangle" }
-            if corners > 0.6 { return "square" }
-            let widest = Double(rowWidths.max() ?? 0)
-            return top < 0.58 * widest ? "cross" : "circle"
+            fits.max { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }?.key ?? "none"
         }
 
         /// The measurements behind `shape`, for messages.
         var measurements: String {
-            "corners \(corners), thirds \(thirds), widest \(rowWidths.max() ?? 0), \(count) pixels"
+            let values = fits.sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))" }
+            return "fits: " + values.joined(separator: ", ") + ", \(count) pixels"
         }
     }
 
