@@ -17,11 +17,14 @@ struct SynthCommand: ParsableCommand {
         ("thanks for watching") fills some of the gaps, as in HowTo100M's speech.
 
         Written under --output:
-          train.csv, videos/<id>.mp4, captions/<id>.csv      training set, HowTo100M's layout
-          eval/youcook.csv, eval/validation/<task>/<id>.mp4  held-out set, YouCook2's layout;
-                                                             every clip shows a different event
-          dict.npy, word2vec.pth                             the vocabulary and its word vectors
-          README.txt, dataset.json                           what was made, the seed, chance levels
+          train.csv                   the training videos' list (video_path)
+          videos/<id>.mp4             the training videos (HowTo100M's layout)
+          captions/<id>.csv           their captions (start,end,text)
+          eval/youcook.csv            the held-out clips, in YouCook2's columns;
+                                      each clip shows a different event
+          eval/validation/<task>/     the held-out videos (<id>.mp4)
+          dict.npy, word2vec.pth      the vocabulary and its word vectors
+          README.txt, dataset.json    what was made, the seed, chance levels
 
         The same seed gives the same files. Training crops clips without scaling, so generate at \
         the size you train at (--size). Left and right are mirror images: random flips in \

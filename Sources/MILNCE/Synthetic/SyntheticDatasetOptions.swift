@@ -52,7 +52,7 @@ public struct SyntheticDatasetOptions: Sendable, Equatable {
     /// The largest frame rate accepted.
     public static let largestFramesPerSecond = 60.0
     /// The most videos of one split.
-    public static let largestVideoCount = 1_000_000
+    public static let largestVideoCount = 100_000
 
     /// The number of held-out clips (rows of the evaluation CSV).
     public var evaluationClipCount: Int { evaluationVideoCount * eventsPerVideo }

@@ -7,7 +7,18 @@ import Foundation
 
 /// A colour a shape can have: saturated, so that it stands out from the muted backgrounds.
 public enum ShapeColor: String, CaseIterable, Sendable, Hashable, Codable {
-    case red, green, blue, yellow, purple, orange
+    /// Red (220, 40, 40).
+    case red
+    /// Green (40, 170, 70).
+    case green
+    /// Blue (40, 90, 230).
+    case blue
+    /// Yellow (235, 215, 40).
+    case yellow
+    /// Purple (150, 70, 210).
+    case purple
+    /// Orange (245, 140, 30).
+    case orange
 
     /// The colour's red, green and blue values.
     public var rgb: (red: UInt8, green: UInt8, blue: UInt8) {
@@ -26,7 +37,14 @@ public enum ShapeColor: String, CaseIterable, Sendable, Hashable, Codable {
 
 /// A shape that can appear on screen.
 public enum ShapeKind: String, CaseIterable, Sendable, Hashable, Codable {
-    case circle, square, triangle, cross
+    /// A disc of the shape's radius.
+    case circle
+    /// An upright square, 1.6 radii on a side.
+    case square
+    /// An equilateral triangle pointing up, 2 radii on a side.
+    case triangle
+    /// A plus sign, 2 radii across, its arms two thirds of a radius thick.
+    case cross
 }
 
 // MARK: - Actions

@@ -23,7 +23,7 @@ public struct SyntheticRenderer: Sendable {
         Double(index) / plan.framesPerSecond
     }
 
-    /// The pixels of frame `index`.
+    /// The pixels of frame `index` (the background alone for a frame outside the video).
     public func frame(_ index: Int) -> [UInt8] {
         var pixels = background
         draw(frame: index, into: &pixels)
@@ -48,6 +48,9 @@ public struct SyntheticRenderer: Sendable {
         let size = plan.frameSize
         let side = Double(size)
         let centerX = state.x * side, centerY = state.y * side, radius = state.radius * side
+        // Nothing of a shape outside this range can be on screen (and the pixel bounds below stay integers).
+        let limit = 4 * side + 16
+        guard abs(centerX) < limit, abs(centerY) < limit, radius.isFinite, radius < limit else { return }
         let reach = radius * SyntheticGeometry.extentInRadii + 1.5
         let firstColumn = max(0, Int((centerX - reach).rounded(.down)))
         let lastColumn = min(size - 1, Int((centerX + reach).rounded(.up)))

@@ -62,17 +62,17 @@ public struct ShapeState: Sendable, Equatable, Codable {
 /// `changeSeconds` begins, changing evenly to `to` during it, in state `to` after it.
 public struct ShapeTrack: Sendable, Equatable {
     /// The shape's colour.
-    public var color: ShapeColor
+    public internal(set) var color: ShapeColor
     /// The shape.
-    public var shape: ShapeKind
+    public internal(set) var shape: ShapeKind
     /// When the shape is drawn (start included, end excluded), in seconds.
-    public var visibleSeconds: Range<Double>
+    public internal(set) var visibleSeconds: Range<Double>
     /// When it changes, in seconds.
-    public var changeSeconds: ClosedRange<Double>
+    public internal(set) var changeSeconds: ClosedRange<Double>
     /// Its state before the change.
-    public var from: ShapeState
+    public internal(set) var from: ShapeState
     /// Its state after the change.
-    public var to: ShapeState
+    public internal(set) var to: ShapeState
 
     /// The shape's state at `seconds`, or nil when it is not drawn then.
     public func state(atSeconds seconds: Double) -> ShapeState? {
@@ -88,7 +88,16 @@ public struct ShapeTrack: Sendable, Equatable {
 
 /// The look of a video's background: muted (low-saturation) tones, never moving.
 public enum BackgroundStyle: String, CaseIterable, Sendable, Codable {
-    case plain, stripes, checkerboard, gradient, noise
+    /// One tone.
+    case plain
+    /// Stripes of two tones, straight or diagonal.
+    case stripes
+    /// Checks of two tones.
+    case checkerboard
+    /// A linear blend between two tones.
+    case gradient
+    /// A smooth, blotchy mix of two tones.
+    case noise
 
     /// The background's number, used as the held-out set's YouCook2 `task` (its folder).
     public var taskNumber: Int {
@@ -105,17 +114,17 @@ public enum BackgroundStyle: String, CaseIterable, Sendable, Codable {
 /// A background: a style, two tones and the style's parameters.
 public struct SyntheticBackground: Sendable, Equatable {
     /// The style.
-    public var style: BackgroundStyle
+    public internal(set) var style: BackgroundStyle
     /// The main tone (red, green, blue).
-    public var primary: [UInt8]
+    public internal(set) var primary: [UInt8]
     /// The second tone of stripes, checks, gradients and noise.
-    public var secondary: [UInt8]
+    public internal(set) var secondary: [UInt8]
     /// The period of stripes and checks, as a fraction of the frame's side.
-    public var period: Double
+    public internal(set) var period: Double
     /// The direction of stripes and gradients, in radians.
-    public var angle: Double
+    public internal(set) var angle: Double
     /// The noise's coarse grid of mixing weights in 0...1, `noiseGridSide` squared values.
-    public var noiseGrid: [Double]
+    public internal(set) var noiseGrid: [Double]
     /// The side of the noise grid.
     public static let noiseGridSide = 6
 
@@ -136,8 +145,10 @@ public struct SyntheticBackground: Sendable, Equatable {
                                    angle: angle, noiseGrid: grid)
     }
 
-    /// The background's pixels at `size`×`size`, `R G B` bytes row by row.
+    /// The background's pixels at `size`×`size`, `R G B` bytes row by row (none for a size
+    /// outside 1...16384).
     public func pixels(size: Int) -> [UInt8] {
+        guard size > 0, size <= 16384, primary.count == 3, secondary.count == 3, period > 0 else { return [] }
         var pixels = [UInt8](repeating: 0, count: size * size * 3)
         let side = Double(size)
         let (cosine, sine) = (cos(angle), sin(angle))
@@ -191,13 +202,13 @@ public struct SyntheticBackground: Sendable, Equatable {
 /// narration). Times are kept in tenths of a second, so that they are written exactly.
 public struct SyntheticCaption: Sendable, Equatable {
     /// The start, in tenths of a second.
-    public var startTenths: Int
+    public internal(set) var startTenths: Int
     /// The end, in tenths of a second.
-    public var endTenths: Int
+    public internal(set) var endTenths: Int
     /// The text.
-    public var text: String
+    public internal(set) var text: String
     /// The event the caption describes, or nil for narration unrelated to the screen.
-    public var event: SyntheticEventKind?
+    public internal(set) var event: SyntheticEventKind?
 
     /// The start in seconds.
     public var startSeconds: Double { Double(startTenths) / 10 }
@@ -218,21 +229,21 @@ public enum SyntheticSplit: String, Sendable, Codable {
 /// Everything needed to render one video and write its captions.
 public struct SyntheticVideoPlan: Sendable, Equatable {
     /// The video's id (its file name without extension).
-    public var id: String
+    public internal(set) var id: String
     /// Its split.
-    public var split: SyntheticSplit
+    public internal(set) var split: SyntheticSplit
     /// The duration in whole seconds.
-    public var durationSeconds: Int
+    public internal(set) var durationSeconds: Int
     /// The frame rate.
-    public var framesPerSecond: Double
+    public internal(set) var framesPerSecond: Double
     /// The side of the square frames, in pixels.
-    public var frameSize: Int
+    public internal(set) var frameSize: Int
     /// The background.
-    public var background: SyntheticBackground
+    public internal(set) var background: SyntheticBackground
     /// The shapes, drawn in this order (later ones on top).
-    public var tracks: [ShapeTrack]
+    public internal(set) var tracks: [ShapeTrack]
     /// The captions, ordered by start time, never overlapping.
-    public var captions: [SyntheticCaption]
+    public internal(set) var captions: [SyntheticCaption]
 
     /// The number of frames: `durationSeconds × framesPerSecond`, rounded.
     public var frameCount: Int { Int((Double(durationSeconds) * framesPerSecond).rounded()) }
