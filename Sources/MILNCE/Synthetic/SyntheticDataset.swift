@@ -494,10 +494,36 @@ public enum SyntheticDataset {
     }
 
     static func readme(_ description: SyntheticDatasetDescription) -> String {
+        wrapped(readmeText(description), width: 96)
+    }
+
+    /// `text` with every line longer than `width` broken at spaces; a broken line's
+    /// continuations keep its indentation.
+    static func wrapped(_ text: String, width: Int) -> String {
+        var output: [String] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let indentation = String(line.prefix { $0 == " " })
+            var current = ""
+            for word in line.dropFirst(indentation.count).split(separator: " ", omittingEmptySubsequences: false) {
+                if !current.isEmpty && indentation.count + current.count + 1 + word.count > width {
+                    output.append(indentation + current)
+                    current = String(word)
+                } else {
+                    current += current.isEmpty ? String(word) : " " + word
+                }
+            }
+            output.append(indentation + current)
+        }
+        return output.joined(separator: "\n")
+    }
+
+    private static func readmeText(_ description: SyntheticDatasetDescription) -> String {
         let settings = description.settings
         let counts = description.counts
         let chance = description.chance
         func percent(_ value: Double) -> String { String(format: "%.2f%%", value * 100) }
+        let tasks = description.world.backgroundTasks.sorted { $0.value < $1.value }
+            .map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         return """
         A synthetic instructional-video dataset made by `milnce synth` (seed \(description.seed)).
 
@@ -519,16 +545,20 @@ public enum SyntheticDataset {
         HowTo100M. All words are lowercase.
 
         TRAINING PART (HowTo100M's layout)
-          train.csv            column video_path, relative to videos/ (\(counts.trainingVideos) videos)
-          videos/<id>.mp4      the videos
-          captions/<id>.csv    columns start,end,text in seconds (\(counts.trainingCaptions) captions: \
+          train.csv
+              column video_path, relative to videos/ (\(counts.trainingVideos) videos)
+          videos/<id>.mp4
+              the videos
+          captions/<id>.csv
+              columns start,end,text in seconds (\(counts.trainingCaptions) captions: \
         \(counts.eventCaptions) events, \(counts.narrationCaptions) narration)
 
         HELD-OUT PART (YouCook2's layout)
-          eval/youcook.csv                       columns end,start,task,text,video_id (integer seconds), \
-        one row per event of the \(counts.evaluationVideos) held-out videos: \(counts.evaluationClips) clips
-          eval/validation/<task>/<id>.mp4        the videos; the task is the background style \
-        (\(description.world.backgroundTasks.sorted { $0.value < $1.value }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")))
+          eval/youcook.csv
+              columns end,start,task,text,video_id (integer seconds), one row per event of the \
+        \(counts.evaluationVideos) held-out videos: \(counts.evaluationClips) clips
+          eval/validation/<task>/<id>.mp4
+              the videos; the task is the background style (\(tasks))
         Every held-out clip shows a different event (colour, shape and action), among \
         \(counts.distinctEventKinds) possible ones, so the true match of a caption is the only clip \
         it describes. Chance levels of text-to-video retrieval over the \(chance.queries) clips: \
@@ -536,10 +566,12 @@ public enum SyntheticDataset {
         \(chance.medianRank).
 
         WORDS
-          dict.npy       \(counts.vocabularyWords) words (NumPy unicode array; word i is token i + 1)
-          word2vec.pth   float32 tensor (\(counts.vocabularyWords + 1) x \(counts.wordVectorDimension)), \
-        torch.save format; row 0 (padding) is zero. Unit vectors built from seeded random directions: \
-        synonyms ("moves", "slides") are close, words of one kind ("red", "blue") a little closer than \
+          dict.npy
+              \(counts.vocabularyWords) words (NumPy unicode array; word i is token i + 1)
+          word2vec.pth
+              float32 tensor (\(counts.vocabularyWords + 1) x \(counts.wordVectorDimension)) in torch.save's \
+        format; row 0 (padding) is zero. Unit vectors built from seeded random directions: synonyms \
+        ("moves", "slides") are close, words of one kind ("red", "blue") a little closer than \
         unrelated words.
 
         TRAINING ON IT

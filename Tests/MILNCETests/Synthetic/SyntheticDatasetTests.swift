@@ -196,6 +196,8 @@ struct SyntheticDatasetFileTests {
         }
         let readme = try String(contentsOf: summary.layout.readme, encoding: .utf8)
         #expect(readme.contains("seed \(decoded.seed)"))
+        #expect(readme.contains("R@1 \(String(format: "%.2f%%", decoded.chance.r1 * 100))"))
+        #expect(readme.split(separator: "\n").allSatisfy { $0.count <= 96 }, "README.txt lines fit 96 columns")
     }
 }
 
