@@ -310,9 +310,7 @@ public enum SyntheticDataset {
 
         var videoBytes: Int64 = 0
         for video in videos {
-            let url = video.split == .training ? layout.trainingVideo(id: video.id)
-                : layout.evaluationVideo(id: video.id, task: video.background.style.taskNumber)
-            let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+            let attributes = try? FileManager.default.attributesOfItem(atPath: layout.file(of: video).path)
             videoBytes += (attributes?[.size] as? NSNumber)?.int64Value ?? 0
         }
         return SyntheticDatasetSummary(layout: layout, metadata: description, videoBytes: videoBytes)
@@ -362,8 +360,7 @@ public enum SyntheticDataset {
         DispatchQueue.concurrentPerform(iterations: max(1, min(workers, count))) { _ in
             while let index = state.nextVideo(below: count) {
                 let video = videos[index]
-                let url = video.split == .training ? layout.trainingVideo(id: video.id)
-                    : layout.evaluationVideo(id: video.id, task: video.background.style.taskNumber)
+                let url = layout.file(of: video)
                 do {
                     let encoder = try encode(video, to: url, codec: codec)
                     let done = state.finished(encoder: encoder)

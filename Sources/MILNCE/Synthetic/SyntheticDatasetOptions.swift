@@ -150,6 +150,14 @@ public struct SyntheticDatasetLayout: Sendable, Equatable {
         evaluationRoot.appendingPathComponent("validation/\(task)/\(id).mp4")
     }
 
+    /// The file of a planned video, training or held out.
+    public func file(of video: SyntheticVideoPlan) -> URL {
+        switch video.split {
+        case .training: trainingVideo(id: video.id)
+        case .evaluation: evaluationVideo(id: video.id, task: video.background.style.taskNumber)
+        }
+    }
+
     /// The names of everything the generator writes directly under `root`.
     public static let entryNames = ["README.txt", "dataset.json", "dict.npy", "word2vec.pth", "train.csv", "videos",
                                      "captions", "eval"]
