@@ -17,8 +17,20 @@ enum SyntheticFixtures {
     /// The shared dataset, or the error that prevented making it.
     static let shared: Result<SyntheticDatasetSummary, Error> = Result {
         let folder = try TestEnvironment.temporaryDirectory("synth")
+        folderLock.lock()
+        sharedFolder = folder
+        folderLock.unlock()
+        atexit {
+            SyntheticFixtures.folderLock.lock()
+            if let folder = SyntheticFixtures.sharedFolder { try? FileManager.default.removeItem(at: folder) }
+            SyntheticFixtures.folderLock.unlock()
+        }
         return try SyntheticDataset.generate(options: options, in: folder)
     }
+
+    /// The shared dataset's folder, removed when the test process exits.
+    private static let folderLock = NSLock()
+    nonisolated(unsafe) private static var sharedFolder: URL?
 
     /// The shared dataset's summary; throws when it could not be made.
     static func dataset() throws -> SyntheticDatasetSummary {
