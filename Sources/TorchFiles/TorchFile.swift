@@ -88,7 +88,8 @@ public enum TorchFile {
                 try storage.bytes.withUnsafeBytes { try archive.addEntry(named: "\(folder)/data/\(key)", contents: $0) }
             }
             try archive.addEntry(named: "\(folder)/version", bytes: Array("3\n".utf8))
-            try archive.addEntry(named: "\(folder)/.data/serialization_id", bytes: serializationID())
+            try archive.addEntry(named: "\(folder)/.data/serialization_id",
+                                 bytes: serializationID(pickle: pickle.bytes, storages: pickle.storages))
             try archive.finish()
             try output.commit()
         }
@@ -104,10 +105,23 @@ public enum TorchFile {
         return safe.isEmpty || safe.hasPrefix(".") ? "archive" : safe
     }
 
-    /// A random 40-digit identifier, as PyTorch writes in `.data/serialization_id`.
-    private static func serializationID() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0 ..< 40).map { _ in UInt8(ascii: "0") + UInt8.random(in: 0 ... 9, using: &generator) }
+    /// The 40-digit identifier PyTorch writes in `.data/serialization_id`, derived from the
+    /// contents (a 64-bit FNV-1a hash of the pickle and the storages' CRC-32s, twice with two
+    /// offsets), so that saving the same value twice gives the same bytes.
+    private static func serializationID(pickle: [UInt8], storages: [Storage]) -> [UInt8] {
+        var digests = pickle
+        for storage in storages {
+            withUnsafeBytes(of: CRC32.checksum(storage.bytes).littleEndian) { digests += $0 }
+            withUnsafeBytes(of: UInt64(storage.bytes.count).littleEndian) { digests += $0 }
+        }
+        func fnv1a(_ bytes: [UInt8], offset: UInt64) -> UInt64 {
+            bytes.reduce(offset) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        }
+        let high = fnv1a(digests, offset: 0xcbf2_9ce4_8422_2325) % 10_000_000_000_000_000_000
+        let low = fnv1a(digests, offset: 0x8422_2325_cbf2_9ce4) % 10_000_000_000_000_000_000
+        let text = String(repeating: "0", count: 20 - String(high).count) + String(high)
+            + String(repeating: "0", count: 20 - String(low).count) + String(low)
+        return Array(text.utf8)
     }
 }
 

@@ -11,8 +11,8 @@ struct MILNCECommand: ParsableCommand {
         abstract: "Learn video and text representations from instructional videos with MIL-NCE (S3D-G + word2vec).",
         discussion: "Run `milnce <command> --help` for each command's options.",
         version: "0.1.0 (libtorch \(Runtime.torchVersion))",
-        subcommands: [TrainCommand.self, InspectCommand.self, BenchCommand.self, EvalCommand.self, EmbedCommand.self,
-                      RetrievalCommand.self, ClipCommand.self, SynthCommand.self]
+        subcommands: [DemoCommand.self, SynthCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, RetrievalCommand.self,
+                      ClipCommand.self, InspectCommand.self, Word2VecCommand.self, BenchCommand.self]
     )
 }
 

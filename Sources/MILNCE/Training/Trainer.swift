@@ -72,6 +72,9 @@ public struct TrainingConfiguration: Sendable {
     public var evaluate = false
     public var evalVideoRoot = ""
     public var evalCSV = "csv/validation_youcook.csv"
+    /// Evaluate every this many epochs (nil: the reference's schedule, every
+    /// max(1, total batch / 512) epochs); a run that evaluates also evaluates its final model.
+    public var evaluateEveryEpochs: Int?
     public var numWindowsTest = 4
     public var batchSizeVal = 32
 
@@ -141,6 +144,8 @@ public struct TrainingConfiguration: Sendable {
 
 /// The outcome of a run.
 public struct TrainingSummary: Sendable {
+    /// The metrics of the last evaluation (rank 0, with `--evaluate`).
+    public var lastEvaluation: [String: Double]?
     public var stepsTaken: Int
     public var finalLoss: Double?
     public var lastCheckpoint: URL?
@@ -331,7 +336,7 @@ public final class Trainer {
                  + " (\(perRankBatch) per process on \(device), \(threads) decoding threads, \(batchesPerEpoch) batches per epoch,"
                  + " \(c.precision.rawValue)\(c.channelsLast ? ", channels_last" : ""))")
 
-        var summary = TrainingSummary(stepsTaken: 0, finalLoss: nil, lastCheckpoint: nil, skippedSamples: 0)
+        var summary = TrainingSummary(lastEvaluation: nil, stepsTaken: 0, finalLoss: nil, lastCheckpoint: nil, skippedSamples: 0)
         var stepsThisProcess = 0
         let runDescription: [String: PickleValue] = [
             "seed": .int(c.seed), "world_size": .int(world.size), "batch_size": .int(c.batchSize),
@@ -347,16 +352,22 @@ public final class Trainer {
             log.info("=> saved checkpoint '\(url.path)'")
         }
 
+        func evaluate(epoch: Int, label: String) throws {
+            guard let evaluation else { return }
+            guard let metrics = try withCollectives({ try evaluation(model, device, group, epoch) }) else { return }
+            log.info("\(label) results: " + metrics.sorted { $0.key < $1.key }
+                .map { "\($0.key): \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
+            for (name, value) in metrics {
+                try tensorboard?.add(scalar: value, tag: "eval/youcook2/\(name)", step: step.schedule.stepsTaken)
+            }
+            report.add(evaluation: metrics, epoch: epoch)
+            summary.lastEvaluation = metrics
+        }
+
         epochs: for epoch in position.epoch..<c.epochs {
-            if c.evaluate, let evaluation, (epoch + 1) % max(1, totalBatch / 512) == 0, position.batch == 0 {
-                if let metrics = try withCollectives({ try evaluation(model, device, group, epoch) }) {
-                    log.info("Epoch \(epoch) results: " + metrics.sorted { $0.key < $1.key }
-                        .map { "\($0.key): \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
-                    for (name, value) in metrics {
-                        try tensorboard?.add(scalar: value, tag: "eval/youcook2/\(name)", step: step.schedule.stepsTaken)
-                    }
-                    report.add(evaluation: metrics, epoch: epoch)
-                }
+            let evaluationPeriod = c.evaluateEveryEpochs ?? max(1, totalBatch / 512)
+            if c.evaluate, (epoch + 1) % evaluationPeriod == 0, position.batch == 0 {
+                try evaluate(epoch: epoch, label: "Epoch \(epoch)")
             }
             let batches = try loader.epoch(epoch, startingAt: position.batch)
             let progress = world.rank == 0 ? ProgressDisplay("epoch \(epoch + 1)/\(c.epochs)", total: batchesPerEpoch) : nil
@@ -426,6 +437,9 @@ public final class Trainer {
             try save(position)
             report.write()
             try tensorboard?.flush()
+        }
+        if c.evaluate, position.epoch == c.epochs, position.batch == 0 {
+            try evaluate(epoch: c.epochs, label: "Final (after epoch \(c.epochs))")
         }
         report.write()
         try tensorboard?.close()
