@@ -24,5 +24,9 @@ test: setup
 demo: release
 	.build/release/milnce demo $(DEMO_ARGS)
 
+# dist/milnce: the binary and the libraries it needs besides PyTorch's (see scripts/package.sh).
+package: setup
+	scripts/package.sh
+
 clean:
 	rm -rf .build

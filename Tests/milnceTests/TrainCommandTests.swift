@@ -1,0 +1,280 @@
+import ArgumentParser
+import Foundation
+import MILNCE
+import Testing
+import TestSupport
+import Torch
+import TorchFiles
+@testable import milnce
+
+/// A tiny generated dataset shared by the training tests (made once per test process).
+enum TrainingFixture {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var made: SyntheticDatasetLayout?
+
+    /// 12 training videos of 12 s at 32 px, 1 held-out video.
+    static func dataset() throws -> SyntheticDatasetLayout {
+        lock.lock()
+        defer { lock.unlock() }
+        if let made { return made }
+        let folder = try TestEnvironment.temporaryDirectory("train-data")
+        let options = SyntheticDatasetOptions(trainingVideoCount: 12, evaluationVideoCount: 1, videoSeconds: 14,
+                                              eventsPerVideo: 2, frameSize: 32, framesPerSecond: 8, seed: 3)
+        try SyntheticDataset.generate(options: options, in: folder)
+        made = SyntheticDatasetLayout(root: folder)
+        return made!
+    }
+
+    /// `milnce train` arguments for the fixture: 8 frames of 32 px, 2 candidates.
+    static func arguments(_ layout: SyntheticDatasetLayout, run folder: URL, name: String, batch: Int = 4,
+                          epochs: Int = 2) -> [String] {
+        ["train", "--train_csv", layout.trainList.path, "--video_path", layout.videoRoot.path,
+         "--caption_root", layout.captionRoot.path, "--word2vec_path", layout.wordVectors.path,
+         "--token_to_word_path", layout.dictionary.path, "--checkpoint_root", folder.appendingPathComponent("checkpoint").path,
+         "--log_root", folder.appendingPathComponent("log").path, "--checkpoint_dir", name,
+         "--num_frames", "8", "--video_size", "32", "--fps", "4", "--num_candidates", "2", "--batch_size", "\(batch)",
+         "--epochs", "\(epochs)", "--warmup_steps", "2", "--n_display", "1", "--num_thread_reader", "1",
+         "--threads", "1", "--random_flip", "0", "--verbose", "0"]
+    }
+
+    static func launch(_ arguments: [String], environment: [String: String] = [:], log: URL) throws -> Process {
+        let process = Process()
+        process.executableURL = try milnceExecutable()
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        return process
+    }
+
+    static func run(_ arguments: [String], environment: [String: String] = [:], log: URL) throws -> (status: Int32, output: String) {
+        let process = try launch(arguments, environment: environment, log: log)
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
+    /// The model tensors of a checkpoint.
+    static func stateDict(_ url: URL) throws -> [String: Tensor] {
+        try ModelCheckpoint.load(from: url).tensorsByName
+    }
+
+    /// Largest relative difference between the tensors of two state dicts with the same keys.
+    static func largestDifference(_ a: [String: Tensor], _ b: [String: Tensor]) throws -> Double {
+        #expect(Set(a.keys) == Set(b.keys))
+        var largest = 0.0
+        for (name, value) in a {
+            guard let other = b[name] else { continue }
+            let x = try value.to(.float64), y = try other.to(.float64)
+            let scale = max(try y.abs().max().item(), 1e-12)
+            largest = max(largest, try (x - y).abs().max().item() / scale)
+        }
+        return largest
+    }
+
+    static func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if condition() { return true }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return condition()
+    }
+}
+
+@Suite(.serialized) struct TrainCommandTests {
+    @Test func theSeedREADMECommandParses() throws {
+        let command = try TrainCommand.parse([
+            "--n_display=1", "--multiprocessing-distributed", "--batch_size=256", "--num_thread_reader=40",
+            "--cudnn_benchmark=1", "--pin_memory", "--checkpoint_dir=milnce", "--num_candidates=4", "--resume",
+            "--lr=0.001", "--warmup_steps=10000", "--epochs=300", "--caption_root=path_to_howto_csv",
+            "--video_path=path_to_howto_videos",
+        ])
+        let c = try command.trainingConfiguration()
+        #expect(command.multiprocessingDistributed)
+        #expect(c.nDisplay == 1 && c.batchSize == 256 && c.numThreadReader == 40 && c.cudnnBenchmark && c.pinMemory)
+        #expect(c.checkpointDir == "milnce" && c.numCandidates == 4 && c.resume && c.learningRate == 0.001)
+        #expect(c.warmupSteps == 10000 && c.epochs == 300 && c.captionRoot == "path_to_howto_csv")
+        #expect(c.videoRoot == "path_to_howto_videos")
+        // The reference's defaults.
+        let defaults = try TrainCommand.parse([]).trainingConfiguration()
+        #expect(defaults.optimizer == "adam" && defaults.momentum == 0.9 && defaults.numFrames == 16)
+        #expect(defaults.videoSize == 224 && defaults.fps == 5 && defaults.cropOnly && !defaults.centerCrop)
+        #expect(defaults.randomFlip && defaults.minTime == 5 && defaults.seed == 1 && defaults.batchSize == 256)
+        #expect(defaults.warmupSteps == 5000 && defaults.epochs == 300 && defaults.numThreadReader == 20)
+        #expect(try TrainCommand.parse(["--momemtum", "0.5"]).momentum == 0.5)
+        #expect(try TrainCommand.parse(["--learning-rate", "0.1"]).lr == 0.1)
+        #expect(try TrainCommand.parse(["-e"]).evaluate)
+    }
+
+    @Test(arguments: [["--precision", "fp16"], ["--crop_only", "2"], ["--random_flip=-1"], ["--start-epoch=-1"]])
+    func badFlagsAreRejected(_ arguments: [String]) {
+        #expect(throws: (any Error).self) { try TrainCommand.parse(arguments) }
+    }
+
+    @Test func missingPathsAreReportedTogetherBeforeAnyWork() throws {
+        var c = TrainingConfiguration()
+        c.trainCSV = "/nonexistent/train.csv"
+        c.videoRoot = "/nonexistent/videos"
+        c.captionRoot = ""
+        c.optimizer = "rmsprop"
+        c.batchSize = 0
+        do {
+            try c.validate()
+            Issue.record("validation passed")
+        } catch {
+            let message = "\(error)"
+            for expected in ["--train_csv /nonexistent/train.csv", "--video_path /nonexistent/videos",
+                             "--caption_root is required", "--optimizer", "--batch_size"] {
+                #expect(message.contains(expected), "\(expected) missing from: \(message)")
+            }
+        }
+    }
+
+    /// Two ranks over Gloo hold identical weights after every step, and end where one process
+    /// with the same total batch in two micro-batches ends.
+    @Test func twoRanksEqualOneProcessWithTheSameTotalBatch() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("two-ranks")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let port = try WorkerLauncher.freePort()
+        var ranks: [Process] = []
+        for rank in 0..<2 {
+            let environment = ["RANK": "\(rank)", "WORLD_SIZE": "2", "LOCAL_RANK": "\(rank)", "LOCAL_WORLD_SIZE": "2",
+                               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"]
+            ranks.append(try TrainingFixture.launch(
+                TrainingFixture.arguments(data, run: folder, name: "two") + ["--replica_check_steps", "1"],
+                environment: environment, log: folder.appendingPathComponent("rank\(rank).log")))
+        }
+        for rank in ranks { rank.waitUntilExit() }
+        let logs = try (0..<2).map { try String(contentsOf: folder.appendingPathComponent("rank\($0).log"), encoding: .utf8) }
+        #expect(ranks.allSatisfy { $0.terminationStatus == 0 }, "\(logs)")
+        let single = try TrainingFixture.run(TrainingFixture.arguments(data, run: folder, name: "one") + ["--micro_batches", "2"],
+                                             log: folder.appendingPathComponent("one.log"))
+        #expect(single.status == 0, "\(single.output)")
+
+        let text = try String(contentsOf: folder.appendingPathComponent("log/two.txt"), encoding: .utf8)
+        #expect(text.contains("step 6: the 2 replicas are identical"))
+        let checkpoints = folder.appendingPathComponent("checkpoint")
+        let distributed = try TrainingFixture.stateDict(checkpoints.appendingPathComponent("two/epoch0002.pth.tar"))
+        let alone = try TrainingFixture.stateDict(checkpoints.appendingPathComponent("one/epoch0002.pth.tar"))
+        let difference = try TrainingFixture.largestDifference(distributed, alone)
+        print("two ranks vs one process with two micro-batches: largest relative difference \(difference)")
+        #expect(difference <= 1e-5)
+    }
+
+    /// A run killed with SIGKILL and resumed ends with the same weights, bit for bit, as a run
+    /// that was never stopped; its checkpoints load in PyTorch into the reference's model,
+    /// optimiser and schedule; its TensorBoard events read in TensorBoard.
+    @Test func killedAndResumedEqualsUninterrupted() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("resume")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let steady = try TrainingFixture.run(TrainingFixture.arguments(data, run: folder, name: "steady", epochs: 3),
+                                             log: folder.appendingPathComponent("steady.log"))
+        #expect(steady.status == 0, "\(steady.output)")
+
+        let arguments = TrainingFixture.arguments(data, run: folder, name: "killed", epochs: 3) + ["--save_every_steps", "1"]
+        let killedFolder = folder.appendingPathComponent("checkpoint/killed")
+        let victim = try TrainingFixture.launch(arguments, log: folder.appendingPathComponent("killed.log"))
+        let reached = TrainingFixture.waitUntil(timeout: 300) {
+            TrainingCheckpoint.list(in: killedFolder).contains { $0.lastPathComponent.hasPrefix("epoch0001.step") }
+        }
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        #expect(reached, "no mid-epoch checkpoint appeared")
+        #expect(victim.terminationReason == .uncaughtSignal)
+        #expect(!FileManager.default.fileExists(atPath: killedFolder.appendingPathComponent("epoch0003.pth.tar").path))
+        // A kill during a save leaves at most a temporary file, never a broken checkpoint.
+        for checkpoint in TrainingCheckpoint.list(in: killedFolder) {
+            #expect(throws: Never.self) { _ = try ModelCheckpoint.load(from: checkpoint) }
+        }
+
+        let resumed = try TrainingFixture.run(arguments + ["--resume"], log: folder.appendingPathComponent("resumed.log"))
+        #expect(resumed.status == 0, "\(resumed.output)")
+        let log = try String(contentsOf: folder.appendingPathComponent("log/killed.txt"), encoding: .utf8)
+        #expect(log.contains("=> loaded checkpoint"))
+        let a = try TrainingFixture.stateDict(folder.appendingPathComponent("checkpoint/steady/epoch0003.pth.tar"))
+        let b = try TrainingFixture.stateDict(killedFolder.appendingPathComponent("epoch0003.pth.tar"))
+        #expect(try TrainingFixture.largestDifference(a, b) == 0)
+        #expect(TrainingCheckpoint.list(in: killedFolder).count <= 10)
+
+        guard TestEnvironment.python != nil else {
+            if TestEnvironment.isCI { throw TestSupportError("the project's Python environment is missing") }
+            return
+        }
+        let vocabulary = try WordFiles.loadDictionary(from: data.dictionary).count + 1
+        try runPython("""
+        import sys, torch
+        sys.path.insert(0, sys.argv[1])
+        from reference_model import S3D
+        checkpoint = torch.load(sys.argv[2], weights_only=True)
+        assert checkpoint['epoch'] == 3, checkpoint['epoch']
+        net = S3D(512, vocab=int(sys.argv[3]))
+        net.load_state_dict({k[len('module.'):]: v for k, v in checkpoint['state_dict'].items()})
+        optimizer = torch.optim.Adam(net.parameters(), 0.001)
+        optimizer.load_state_dict(checkpoint['optimizer'])
+        assert len(optimizer.state) == len([p for p in net.parameters() if p.requires_grad])
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        scheduler.load_state_dict(checkpoint['scheduler'])
+        assert scheduler.last_epoch == checkpoint['milnce']['global_step'], (scheduler.last_epoch, checkpoint['milnce'])
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        events = EventAccumulator(sys.argv[4]); events.Reload()
+        tags = events.Tags()['scalars']
+        for tag in ['train/loss', 'train/learning_rate', 'train/clips_per_second', 'train/data_wait_fraction']:
+            assert tag in tags, (tag, tags)
+        assert len(events.Scalars('train/loss')) == 9, len(events.Scalars('train/loss'))
+        """, arguments: [TestEnvironment.packageRoot.appendingPathComponent("bench").path,
+                         folder.appendingPathComponent("checkpoint/steady/epoch0003.pth.tar").path, "\(vocabulary)",
+                         folder.appendingPathComponent("log/steady").path])
+    }
+
+    /// When a rank dies, the other stops with a message instead of hanging.
+    @Test func aDeadRankStopsTheOthers() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("dead-rank")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let port = try WorkerLauncher.freePort()
+        var ranks: [Process] = []
+        for rank in 0..<2 {
+            let environment = ["RANK": "\(rank)", "WORLD_SIZE": "2", "LOCAL_RANK": "\(rank)", "LOCAL_WORLD_SIZE": "2",
+                               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"]
+            ranks.append(try TrainingFixture.launch(
+                TrainingFixture.arguments(data, run: folder, name: "dead", epochs: 50) + ["--dist_timeout", "60"],
+                environment: environment, log: folder.appendingPathComponent("rank\(rank).log")))
+        }
+        let started = TrainingFixture.waitUntil(timeout: 300) {
+            ((try? String(contentsOf: folder.appendingPathComponent("log/dead.txt"), encoding: .utf8)) ?? "").contains("Epoch 1,")
+        }
+        #expect(started)
+        kill(ranks[1].processIdentifier, SIGKILL)
+        let killedAt = Date()
+        let stopped = TrainingFixture.waitUntil(timeout: 90) { !ranks[0].isRunning }
+        if !stopped { ranks[0].terminate() }
+        ranks[0].waitUntilExit()
+        let output = try String(contentsOf: folder.appendingPathComponent("rank0.log"), encoding: .utf8)
+        #expect(stopped, "rank 0 was still running 90 s after rank 1 died")
+        #expect(ranks[0].terminationStatus != 0)
+        #expect(output.contains("another rank has probably died"), "\(output.suffix(600))")
+        print("rank 0 stopped \(Date().timeIntervalSince(killedAt)) s after rank 1 was killed")
+    }
+
+    /// A non-finite loss stops the run with the step number and writes no checkpoint.
+    @Test func aNonFiniteLossStopsTheRun() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("nan")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let vectors = try WordFiles.loadMatrix(from: data.wordVectors)
+        let poisoned = try vectors * Double.nan
+        let file = folder.appendingPathComponent("word2vec.pth")
+        try TorchFile.save(.tensor(poisoned.record()), to: file)
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "nan")
+        arguments[arguments.firstIndex(of: "--word2vec_path")! + 1] = file.path
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("nan.log"))
+        #expect(result.status != 0)
+        #expect(result.output.contains("the loss is nan at step 0"), "\(result.output.suffix(400))")
+        #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/nan")).isEmpty)
+    }
+}
