@@ -26,6 +26,9 @@ ldd "$binary" | awk '/=> \// { print $1, $3 }' | while read -r name path; do
     cp -L "$path" "$destination/lib/"
 done
 
+strip "$destination/milnce"
+strip --strip-unneeded "$destination"/lib/*
+
 cat > "$destination/milnce.sh" <<'LAUNCHER'
 #!/usr/bin/env bash
 # Runs milnce against this machine's PyTorch (MILNCE_TORCH_LIB, else python3's torch/lib).
