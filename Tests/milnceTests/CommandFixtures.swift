@@ -127,20 +127,7 @@ enum CommandFixtures {
     static func numpyMetrics(text: URL, video: URL) throws -> [Double] {
         let script = """
         import json, sys
-        import numpy as np
-        def compute_metrics(x):
-            sx = np.sort(-x, axis=1)
-            d = np.diag(-x)
-            d = d[:, np.newaxis]
-            ind = sx - d
-            ind = np.where(ind == 0)
-            ind = ind[1]
-            metrics = {}
-            metrics['R1'] = float(np.sum(ind == 0)) / len(ind)
-            metrics['R5'] = float(np.sum(ind < 5)) / len(ind)
-            metrics['R10'] = float(np.sum(ind < 10)) / len(ind)
-            metrics['MR'] = np.median(ind) + 1
-            return metrics
+        \(PythonOracles.computeMetrics)
         m = compute_metrics(np.dot(np.load(sys.argv[1]), np.load(sys.argv[2]).T))
         print(json.dumps([repr(float(m[k])) for k in ['R1', 'R5', 'R10', 'MR']]))
         """

@@ -7,21 +7,8 @@ import TestSupport
 /// or the name of the exception NumPy/Python raised.
 private let referenceMetricsScript = """
 import json, sys
-import numpy as np
-
-def compute_metrics(x):
-    sx = np.sort(-x, axis=1)
-    d = np.diag(-x)
-    d = d[:, np.newaxis]
-    ind = sx - d
-    ind = np.where(ind == 0)
-    ind = ind[1]
-    metrics = {}
-    metrics['R1'] = float(np.sum(ind == 0)) / len(ind)
-    metrics['R5'] = float(np.sum(ind < 5)) / len(ind)
-    metrics['R10'] = float(np.sum(ind < 10)) / len(ind)
-    metrics['MR'] = np.median(ind) + 1
-    return metrics, len(ind)
+\(PythonOracles.computeMetrics)
+compute_metrics = compute_metrics_with_count
 
 path, rows, columns = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 x = np.fromfile(path, dtype='<f4').reshape(rows, columns)
