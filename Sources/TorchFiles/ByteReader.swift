@@ -147,6 +147,10 @@ func readContents(of url: URL) throws -> Data {
     if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
         throw FormatFailure("it is a folder, not a file")
     }
+    var status = stat()
+    if stat(url.path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFREG {
+        throw FormatFailure("it is not a regular file (a device, a pipe or a socket)")
+    }
     return try Data(contentsOf: url)
 }
 

@@ -177,4 +177,20 @@ with zipfile.ZipFile(os.path.join(folder, "plain.pth")) as source, \
         }
         #expect(deflated.message.contains("compressed"), "\(deflated)")
     }
+
+    @Test("a folder, a device and a missing path are named as such, not read")
+    func refusesWhatIsNotAFile() throws {
+        let folder = try TestEnvironment.temporaryDirectory("torchfiles-not-files")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cases: [(URL, String)] = [
+            (folder, "folder"),
+            (URL(fileURLWithPath: "/dev/null"), "not a regular file"),
+            (folder.appendingPathComponent("absent.pth"), "no such file"),
+        ]
+        for (url, expected) in cases {
+            let error = try #require(throws: TorchFileError.self) { try TorchFile.load(contentsOf: url) }
+            #expect(error.message.contains(expected), "\(error)")
+            #expect(error.path == url.path)
+        }
+    }
 }
