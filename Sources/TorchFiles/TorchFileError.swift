@@ -73,8 +73,9 @@ func withFileErrors<Result>(_ action: String, path: String?, _ body: () throws -
     }
 }
 
-/// A readable message for an error from Foundation or the C library.
-func describeSystemError(_ error: Error) -> String {
+/// A readable message for an error from Foundation or the C library: the C library's text for
+/// the underlying POSIX error ("No such file or directory") where there is one.
+public func describeSystemError(_ error: Error) -> String {
     let nsError = error as NSError
     if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
        underlying.domain == NSPOSIXErrorDomain,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TorchFiles
 import MILNCE
 import Torch
 
@@ -200,7 +201,7 @@ extension RetrievalEvaluationCommand {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw EvaluationError.writeFailed(path: directory.path, reason: error.localizedDescription)
+            throw EvaluationError.writeFailed(path: directory.path, reason: describeSystemError(error))
         }
         try EmbeddingFiles.write(result.embeddings.text, to: directory.appendingPathComponent("text.npy"))
         try EmbeddingFiles.write(result.embeddings.video, to: directory.appendingPathComponent("video.npy"))
@@ -325,7 +326,7 @@ struct EvalHMDB: ParsableCommand {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw EvaluationError.writeFailed(path: directory.path, reason: error.localizedDescription)
+            throw EvaluationError.writeFailed(path: directory.path, reason: describeSystemError(error))
         }
         try EmbeddingFiles.write(features.features,
                                  shape: [features.videos.count, features.windowCount, HMDBFeatures.dimension],

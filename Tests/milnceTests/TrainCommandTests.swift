@@ -261,6 +261,21 @@ enum TrainingFixture {
         print("rank 0 stopped \(Date().timeIntervalSince(killedAt)) s after rank 1 was killed")
     }
 
+    @Test func aRankAloneGivesUpAfterTheTimeoutWithAReason() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("alone")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let port = try WorkerLauncher.freePort()
+        let started = Date()
+        let result = try TrainingFixture.run(
+            TrainingFixture.arguments(data, run: folder, name: "alone")
+                + ["--world-size", "2", "--rank", "0", "--dist-url", "tcp://127.0.0.1:\(port)", "--dist_timeout", "3"],
+            log: folder.appendingPathComponent("alone.log"))
+        #expect(result.status != 0)
+        #expect(result.output.contains("the 2 ranks did not all join"), "\(result.output.suffix(600))")
+        #expect(Date().timeIntervalSince(started) < 60)
+    }
+
     /// A non-finite loss stops the run with the step number and writes no checkpoint.
     @Test func aNonFiniteLossStopsTheRun() throws {
         let data = try TrainingFixture.dataset()
@@ -276,5 +291,19 @@ enum TrainingFixture {
         #expect(result.status != 0)
         #expect(result.output.contains("the loss is nan at step 0"), "\(result.output.suffix(400))")
         #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/nan")).isEmpty)
+    }
+
+    @Test func aBatchWithNoLoadableSampleStopsTheRun() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("no-samples")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "empty")
+        // Every video is missing: substitutes fail too, and a batch of blank clips must not train.
+        arguments[arguments.firstIndex(of: "--video_path")! + 1] = folder.path
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("empty.log"))
+        #expect(result.status != 0)
+        #expect(result.output.contains("no sample of batch 0 could be loaded"), "\(result.output.suffix(400))")
+        #expect(result.output.contains("train_0"), "the last failure names its video: \(result.output.suffix(400))")
+        #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/empty")).isEmpty)
     }
 }

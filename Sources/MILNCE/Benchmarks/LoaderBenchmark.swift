@@ -3,6 +3,7 @@
 // resident memory over many clips.
 
 import Foundation
+import TorchFiles
 import Torch
 import Video
 
@@ -255,7 +256,7 @@ public final class GeneratedTrainingSet: @unchecked Sendable {
             try FileManager.default.createDirectory(at: videoRoot, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: captionRoot, withIntermediateDirectories: true)
         } catch {
-            throw LoaderBenchmarkError("cannot create the folder \(folder.path): \(error.localizedDescription)")
+            throw LoaderBenchmarkError("cannot create the folder \(folder.path): \(describeSystemError(error))")
         }
         self.width = width
         self.height = height
@@ -292,7 +293,7 @@ public final class GeneratedTrainingSet: @unchecked Sendable {
                 try csv.write(to: captionRoot.appendingPathComponent("generated\(video).csv"), atomically: false,
                               encoding: .utf8)
             } catch {
-                throw LoaderBenchmarkError("cannot write a caption file in \(captionRoot.path): \(error.localizedDescription)")
+                throw LoaderBenchmarkError("cannot write a caption file in \(captionRoot.path): \(describeSystemError(error))")
             }
             names.append(name)
         }
@@ -338,7 +339,7 @@ public final class GeneratedCaptionSet: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(at: captionRoot, withIntermediateDirectories: true)
         } catch {
-            throw LoaderBenchmarkError("cannot create the folder \(captionRoot.path): \(error.localizedDescription)")
+            throw LoaderBenchmarkError("cannot create the folder \(captionRoot.path): \(describeSystemError(error))")
         }
         let words = GeneratedTrainingSet.words
         var random = SplitMix64(seed: seed)
@@ -356,7 +357,7 @@ public final class GeneratedCaptionSet: @unchecked Sendable {
             do {
                 try csv.write(to: captionRoot.appendingPathComponent(id + ".csv"), atomically: false, encoding: .utf8)
             } catch {
-                throw LoaderBenchmarkError("cannot write a caption file in \(captionRoot.path): \(error.localizedDescription)")
+                throw LoaderBenchmarkError("cannot write a caption file in \(captionRoot.path): \(describeSystemError(error))")
             }
             paths.append(id + ".mp4")
         }

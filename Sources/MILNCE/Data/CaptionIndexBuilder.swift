@@ -5,6 +5,7 @@
 
 import Dispatch
 import Foundation
+import TorchFiles
 
 #if _endian(big)
 #error("the caption index stores native little-endian numbers")
@@ -38,6 +39,17 @@ public struct CaptionIndexBuildSummary: Sendable, Equatable {
     public let fileBytes: UInt64
 }
 
+extension CaptionIndexBuildSummary: CustomStringConvertible {
+    /// "136000 captions of 1200 videos in /data/captions.index (3.1 MB); without captions: 3 missing, 1 malformed".
+    public var description: String {
+        let problems = CaptionIndex.VideoStatus.allCases.filter { $0 != .ok }
+            .compactMap { status in videoCountsByStatus[status].flatMap { $0 > 0 ? "\($0) \(status)" : nil } }
+        let megabytes = (Double(fileBytes) / 100_000).rounded() / 10
+        return "\(captionCount) captions of \(videoCount) videos in \(path) (\(megabytes) MB)"
+            + (problems.isEmpty ? "" : "; without captions: " + problems.joined(separator: ", "))
+    }
+}
+
 // MARK: - Building
 
 extension CaptionIndex {
@@ -67,7 +79,7 @@ extension CaptionIndex {
         do {
             try fileManager.createDirectory(atPath: temporaryFolder, withIntermediateDirectories: true)
         } catch {
-            throw fail(.system("cannot create the folder \(temporaryFolder): \(error.localizedDescription)"))
+            throw fail(.system("cannot create the folder \(temporaryFolder): \(describeSystemError(error))"))
         }
         defer { try? fileManager.removeItem(atPath: temporaryFolder) }
 

@@ -81,6 +81,8 @@ public struct TrainingBatch {
     public var videos: [Int]
     /// Samples that failed and were replaced by another video, in sample order.
     public var failures: [SampleFailure]
+    /// Samples left black with no words because every attempt at them failed.
+    public var blankSamples: Int
 }
 
 /// The training data pipeline: each rank's share of every epoch in the order of PyTorch's
@@ -145,6 +147,8 @@ public final class TrainingLoader: @unchecked Sendable {
         var pixels: [UInt8]
         var tokens: [Int64]
         var failures: [SampleFailure]
+        /// Whether every attempt failed and the sample is black with no words.
+        var isBlank = false
     }
 
     /// The generator of attempt `attempt` at the sample of `video` in `epoch`.
@@ -186,7 +190,7 @@ public final class TrainingLoader: @unchecked Sendable {
         let o = options
         return SampleResult(video: video, pixels: [UInt8](repeating: 0, count: 3 * o.sampling.numFrames * o.size * o.size),
                             tokens: [Int64](repeating: 0, count: o.sampling.numCandidates * o.sampling.maxWords),
-                            failures: failures)
+                            failures: failures, isBlank: true)
     }
 
     private func failurePath(video: Int, error: Error) -> String {
@@ -284,6 +288,7 @@ final class EpochProduction: @unchecked Sendable {
         var videos: [Int]
         /// The failures of each position, so that they are reported in sample order.
         var failures: [[SampleFailure]]
+        var blankSamples = 0
         init(video: Tensor, text: Tensor, count: Int) {
             self.video = video
             self.text = text
@@ -378,6 +383,7 @@ final class EpochProduction: @unchecked Sendable {
             condition.lock()
             pendingBatch.videos[position] = result.video
             pendingBatch.failures[position] = result.failures
+            if result.isBlank { pendingBatch.blankSamples += 1 }
             pendingBatch.remaining -= 1
             if pendingBatch.remaining == 0 { condition.broadcast() }
             condition.unlock()
@@ -432,6 +438,6 @@ final class EpochProduction: @unchecked Sendable {
         condition.broadcast()
         waited += monotonicSeconds() - start
         return TrainingBatch(number: number, video: ready.video, text: ready.text, videos: ready.videos,
-                             failures: ready.failures.flatMap { $0 })
+                             failures: ready.failures.flatMap { $0 }, blankSamples: ready.blankSamples)
     }
 }

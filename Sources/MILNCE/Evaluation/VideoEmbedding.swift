@@ -127,7 +127,7 @@ public enum EmbeddingInputs {
         do {
             data = try Data(contentsOf: file)
         } catch {
-            throw EvaluationError.badInputList(path: file.path, reason: error.localizedDescription)
+            throw EvaluationError.badInputList(path: file.path, reason: describeSystemError(error))
         }
         guard String(data: data, encoding: .utf8) != nil else {
             throw EvaluationError.badInputList(path: file.path, reason: "the file is not UTF-8 text")
@@ -186,7 +186,7 @@ public enum EmbeddingFiles {
         do {
             try Data(text.utf8).write(to: url, options: .atomic)
         } catch {
-            throw EvaluationError.writeFailed(path: url.path, reason: error.localizedDescription)
+            throw EvaluationError.writeFailed(path: url.path, reason: describeSystemError(error))
         }
     }
 

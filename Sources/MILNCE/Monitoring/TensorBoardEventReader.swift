@@ -1,4 +1,5 @@
 import Foundation
+import TorchFiles
 
 // MARK: - Reading event files
 
@@ -30,7 +31,7 @@ public enum TensorBoardEventReader {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw TensorBoardError.cannotRead(path: url.path, reason: error.localizedDescription)
+            throw TensorBoardError.cannotRead(path: url.path, reason: describeSystemError(error))
         }
         return try events(in: [UInt8](data), path: url.path)
     }
@@ -72,7 +73,7 @@ public enum TensorBoardEventReader {
         do {
             names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         } catch {
-            throw TensorBoardError.cannotRead(path: directory.path, reason: error.localizedDescription)
+            throw TensorBoardError.cannotRead(path: directory.path, reason: describeSystemError(error))
         }
         var result: [String: [TensorBoardScalarPoint]] = [:]
         for name in names.sorted() where name.contains("tfevents") {

@@ -1,4 +1,5 @@
 import Foundation
+import TorchFiles
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -88,7 +89,7 @@ public final class TensorBoardWriter: @unchecked Sendable {
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw TensorBoardError.cannotCreateDirectory(path: directory.path, reason: error.localizedDescription)
+            throw TensorBoardError.cannotCreateDirectory(path: directory.path, reason: describeSystemError(error))
         }
         let now = Date()
         let seconds = Int(now.timeIntervalSince1970)
@@ -167,7 +168,7 @@ public final class TensorBoardWriter: @unchecked Sendable {
         do {
             try handle.close()
         } catch {
-            throw TensorBoardError.writeFailed(path: fileURL.path, reason: error.localizedDescription)
+            throw TensorBoardError.writeFailed(path: fileURL.path, reason: describeSystemError(error))
         }
     }
 
@@ -178,7 +179,7 @@ public final class TensorBoardWriter: @unchecked Sendable {
         do {
             try handle.write(contentsOf: buffer)
         } catch {
-            throw TensorBoardError.writeFailed(path: fileURL.path, reason: error.localizedDescription)
+            throw TensorBoardError.writeFailed(path: fileURL.path, reason: describeSystemError(error))
         }
         buffer.removeAll(keepingCapacity: true)
     }

@@ -595,7 +595,7 @@ public enum SyntheticDataset {
         } catch let error as SyntheticDatasetError {
             throw error
         } catch {
-            throw SyntheticDatasetError.fileSystem(operation: operation, path: url.path, reason: "\(error)")
+            throw SyntheticDatasetError.fileSystem(operation: operation, path: url.path, reason: describeSystemError(error))
         }
     }
 }

@@ -120,7 +120,7 @@ public struct ImportedWordVectors: Sendable {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
             throw Word2VecImportError(path: directory.path, operation: operation,
-                                      reason: .outputUnwritable(error.localizedDescription))
+                                      reason: .outputUnwritable(describeSystemError(error)))
         }
         let dictionary = directory.appendingPathComponent(Word2VecImporter.dictionaryFileName)
         let matrix = directory.appendingPathComponent(Word2VecImporter.matrixFileName)

@@ -187,6 +187,8 @@ public final class Trainer {
             log.info("rank \(world.rank): --dist-backend nccl needs CUDA; using gloo on the CPU")
             backend = .gloo
         }
+        log.info("rank \(world.rank) of \(world.size): meeting the other ranks at \(world.rendezvous) (\(world.source)); "
+                 + "waiting up to \(Int(configuration.distributedTimeoutSeconds)) s (--dist_timeout)")
         let store: Store
         switch world.rendezvous {
         case .none:
@@ -199,9 +201,15 @@ public final class Trainer {
         case .file(let path):
             store = try Store(file: path, worldSize: world.size).prefixed("milnce/")
         }
-        log.info("rank \(world.rank) of \(world.size) joining the \(backend.rawValue) group at \(world.rendezvous) (\(world.source))")
-        return try ProcessGroup(store: store, rank: world.rank, size: world.size, backend: backend,
-                                timeoutSeconds: configuration.distributedTimeoutSeconds)
+        do {
+            return try ProcessGroup(store: store, rank: world.rank, size: world.size, backend: backend,
+                                    timeoutSeconds: configuration.distributedTimeoutSeconds)
+        } catch {
+            throw TrainingError.rankFailure(
+                "the \(world.size) ranks did not all join at \(world.rendezvous) within "
+                    + "\(Int(configuration.distributedTimeoutSeconds)) s (--dist_timeout); is every rank started, "
+                    + "with the same --world-size and --dist-url? (\(error))")
+        }
     }
 
     func makeModel(generator: Generator) throws -> MILNCEModel {
@@ -374,6 +382,9 @@ public final class Trainer {
             var runningLoss = 0.0, windowStart = monotonicSeconds(), windowWait = batches.waitingSeconds
             var windowClips = 0, epochFailures: [SampleFailure] = []
             while let batch = batches.next() {
+                if batch.blankSamples == perRankBatch {
+                    throw TrainingError.noUsableSamples(batch: batch.number, lastFailure: batch.failures.last)
+                }
                 let outcome = try withCollectives { try step.run(video: batch.video, text: batch.text) }
                 position = TrainingPosition(epoch: epoch, batch: batch.number + 1, globalStep: step.schedule.stepsTaken)
                 stepsThisProcess += 1

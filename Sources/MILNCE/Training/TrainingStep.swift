@@ -224,6 +224,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case invalidConfiguration(String)
     /// Another rank failed or stopped answering.
     case rankFailure(String)
+    /// No sample of a whole batch could be loaded: the data or the clip settings cannot work.
+    case noUsableSamples(batch: Int, lastFailure: SampleFailure?)
 
     public var description: String {
         switch self {
@@ -231,6 +233,10 @@ public enum TrainingError: Error, CustomStringConvertible {
             "the loss is \(value) at step \(step); stopping (the last checkpoint is kept)"
         case .invalidConfiguration(let message): message
         case .rankFailure(let message): message
+        case .noUsableSamples(let batch, let lastFailure):
+            "no sample of batch \(batch) could be loaded, even with substitutes; stopping instead of training on "
+                + "blank clips (check --video_path, --caption_root and the clip settings)"
+                + (lastFailure.map { ". The last failure: \($0)" } ?? "")
         }
     }
 }

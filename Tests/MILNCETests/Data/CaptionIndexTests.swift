@@ -114,6 +114,8 @@ struct GeneratedDataset {
         #expect(index.videoCountsByStatus == expectedCounts)
         #expect(summary.videoCountsByStatus == expectedCounts)
         for status in CaptionIndex.VideoStatus.allCases { #expect(expectedCounts[status, default: 0] > 0, "\(status)") }
+        #expect("\(summary)".hasPrefix("\(captions) captions of 700 videos in "), "\(summary)")
+        #expect("\(summary)".contains("without captions: \(expectedCounts[.missing]!) missing, "), "\(summary)")
         #expect(throws: CaptionIndexError.self) { try index.captions(ofVideo: 700) }
         #expect(throws: CaptionIndexError.self) { try index.status(ofVideo: -1) }
         #expect(throws: CaptionRangeError.self) { try index.captions(ofVideo: failed[0]).text(at: 0) }
