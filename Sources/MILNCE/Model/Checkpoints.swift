@@ -66,12 +66,31 @@ public struct ModelCheckpoint {
         }
         guard let inner = value["state_dict"], let tensors = inner.asTensorDictionary else {
             throw ModelError.badCheckpoint(
-                "\(url.path) is neither a state_dict nor a training checkpoint with a 'state_dict' entry")
+                "\(url.path) is neither a state_dict nor a training checkpoint with a 'state_dict' entry: "
+                    + describeContents(value))
         }
         let named = try tensors.map { ($0.name, try Tensor($0.tensor)) }
         let layout: CheckpointLayout = value["milnce"] != nil ? .milnceTraining : .referenceTraining
         return ModelCheckpoint(layout: layout, stateDict: named, contents: value, hadModulePrefix: false)
             .strippingModulePrefix()
+    }
+
+    /// What a file that is not a model holds, in a few words.
+    private static func describeContents(_ value: PickleValue) -> String {
+        switch value {
+        case .tensor(let record):
+            let shape = record.shape.map(String.init).joined(separator: " x ")
+            return "it holds a single \(record.storage.elementType) tensor of \(shape)"
+                + (record.shape.count == 2 ? " (a word-vector matrix is given with --word2vec_path)" : "")
+        case .dict(let items, _):
+            let keys = items.prefix(8).map { item -> String in
+                if case .string(let key) = item.key { return "'\(key)'" }
+                return "\(item.key)"
+            }
+            return "it holds a dictionary with the keys " + keys.joined(separator: ", ") + (items.count > 8 ? ", ..." : "")
+        default:
+            return String("it holds \(value)".prefix(200))
+        }
     }
 
     private func strippingModulePrefix() -> ModelCheckpoint {
