@@ -118,7 +118,12 @@ extension VideoReader {
 /// as the same `Double` (as Python's `str` writes it), without an exponent.
 func commandLineText(_ seconds: Double) -> String {
     let text = "\(seconds)"
-    if text.contains("e") || text.contains("E") { return String(format: "%.9f", seconds) }
+    if text.contains("e") || text.contains("E") {
+        // C's printf rather than Foundation's String(format:), which links ICU into the binary.
+        var buffer = [CChar](repeating: 0, count: 400)
+        _ = withVaList([seconds]) { vsnprintf(&buffer, buffer.count, "%.9f", $0) }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
     return text
 }
 

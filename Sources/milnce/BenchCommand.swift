@@ -61,8 +61,8 @@ struct NetworkBenchmarkOptions: ParsableArguments {
 
 func printFigures(_ figures: ModelBenchmark.Figures) {
     let memory = formatBytes(figures.peakMemoryBytes)
-    print(String(format: "%-18@ %9.3f s  %8.2f clips/s  peak memory %@", figures.name as NSString,
-                 figures.medianSeconds, figures.clipsPerSecond, memory as NSString))
+    let name = figures.name + String(repeating: " ", count: max(0, 18 - figures.name.count))
+    print(name + String(cFormat: " %9.3f s  %8.2f clips/s  peak memory ", figures.medianSeconds, figures.clipsPerSecond) + memory)
 }
 
 struct BenchModel: ParsableCommand {

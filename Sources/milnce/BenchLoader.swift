@@ -98,7 +98,7 @@ struct BenchLoader: ParsableCommand {
     func run() throws {
         // Each figure appears as soon as it is measured, also when the output goes to a file.
         setvbuf(stdout, nil, _IOLBF, 0)
-        print("milnce bench loader: \(numFrames) frames at \(String(format: "%g", fps)) fps, \(videoSize)×\(videoSize) "
+        print("milnce bench loader: \(numFrames) frames at \(String(cFormat: "%g", fps)) fps, \(videoSize)×\(videoSize) "
               + "crops; \(coreCount) cores; arguments: \(CommandLine.arguments.dropFirst().joined(separator: " "))")
         if parts.contains(.decode) { try benchmarkDecoding() }
         var generated: GeneratedTrainingSet?
@@ -137,7 +137,7 @@ struct BenchLoader: ParsableCommand {
         for url in used {
             let reader = try VideoReader(url: url)
             describedVideos.append("\(url.lastPathComponent) \(reader.codecName) \(reader.width)×\(reader.height) "
-                                   + String(format: "%.1f s", reader.durationSeconds))
+                                   + String(cFormat: "%.1f s", reader.durationSeconds))
         }
         print("\ndecoding \(jobs.count) clip requests over \(used.count) videos in \(folder.path): "
               + describedVideos.joined(separator: ", "))
@@ -158,15 +158,15 @@ struct BenchLoader: ParsableCommand {
             for method in ClipDecodingMethod.allCases {
                 let result = try LoaderBenchmark.measureDecoding(jobs, method: method, threads: threadCount, ffmpeg: command)
                 figures[method] = result
-                print(row([method.rawValue, "\(threadCount)", String(format: "%.2f", result.clipsPerSecond),
-                           String(format: "%.2f", result.clipsPerCoreSecond),
-                           String(format: "%.1f", result.processorMillisecondsPerClip), "\(result.decodedFrames)"]))
+                print(row([method.rawValue, "\(threadCount)", String(cFormat: "%.2f", result.clipsPerSecond),
+                           String(cFormat: "%.2f", result.clipsPerCoreSecond),
+                           String(cFormat: "%.1f", result.processorMillisecondsPerClip), "\(result.decodedFrames)"]))
             }
             if let ours = figures[.inProcess], let theirs = figures[.ffmpegProcess] {
                 print(row(["ratio (ours/ref)", "\(threadCount)",
-                           String(format: "%.2fx", ours.clipsPerSecond / theirs.clipsPerSecond),
-                           String(format: "%.2fx", ours.clipsPerCoreSecond / theirs.clipsPerCoreSecond),
-                           String(format: "%.2fx", theirs.processorMillisecondsPerClip / ours.processorMillisecondsPerClip),
+                           String(cFormat: "%.2fx", ours.clipsPerSecond / theirs.clipsPerSecond),
+                           String(cFormat: "%.2fx", ours.clipsPerCoreSecond / theirs.clipsPerCoreSecond),
+                           String(cFormat: "%.2fx", theirs.processorMillisecondsPerClip / ours.processorMillisecondsPerClip),
                            ""]))
             }
         }
@@ -221,8 +221,8 @@ struct BenchLoader: ParsableCommand {
     private func generatedSet() throws -> GeneratedTrainingSet {
         let start = monotonicSeconds()
         let set = try GeneratedTrainingSet(in: FileManager.default.temporaryDirectory)
-        print(String(format: "\ngenerated %d videos (%d×%d H.264, %d s at 25 fps, a keyframe every 5 s) and a train list "
-                     + "of %d samples in %.1f s", set.videoCount, set.width, set.height, set.seconds, set.trainList.count,
+        print(String(cFormat: "\ngenerated %ld videos (%ld×%ld H.264, %ld s at 25 fps, a keyframe every 5 s) and a train list "
+                     + "of %ld samples in %.1f s", set.videoCount, set.width, set.height, set.seconds, set.trainList.count,
                      monotonicSeconds() - start))
         return set
     }
@@ -231,8 +231,8 @@ struct BenchLoader: ParsableCommand {
         print("\ntraining loader: batch \(batchSize), \(loaderOptions.threads) threads (--num_thread_reader)")
         let loader = try set.loader(options: loaderOptions)
         let result = try LoaderBenchmark.measureLoader(loader, clips: loaderClips)
-        print(String(format: "  %d batches in %.2f s: %.2f clips/s, %.3f batches/s, %.2f clips per core-second, "
-                     + "%.1f CPU ms/clip; waited %.2f s for batches; %d substituted samples",
+        print(String(cFormat: "  %ld batches in %.2f s: %.2f clips/s, %.3f batches/s, %.2f clips per core-second, "
+                     + "%.1f CPU ms/clip; waited %.2f s for batches; %ld substituted samples",
                      result.batches, result.wallSeconds, result.clipsPerSecond, result.batchesPerSecond,
                      result.clipsPerCoreSecond, result.processorTime.totalSeconds * 1000 / Double(result.batches * batchSize),
                      result.waitingSeconds, result.failures))
@@ -243,7 +243,7 @@ struct BenchLoader: ParsableCommand {
     private func benchmarkCaptions() throws {
         let start = monotonicSeconds()
         let set = try GeneratedCaptionSet(in: FileManager.default.temporaryDirectory, videoCount: captionVideos)
-        print(String(format: "\ncaption sampling: %d caption files of 100 captions, index of %d captions (built with "
+        print(String(cFormat: "\ncaption sampling: %ld caption files of 100 captions, index of %ld captions (built with "
                      + "the files in %.1f s)", captionVideos, set.index.captionCount, monotonicSeconds() - start))
         let result = try set.index.benchmarkSampling(tokenizer: set.tokenizer, options: ClipSamplingOptions(),
                                                      samples: captionSamples, seed: seed)
@@ -260,7 +260,7 @@ struct BenchLoader: ParsableCommand {
         var nextReport = 1000
         let readings = try LoaderBenchmark.measureMemory(loader, clips: clips, checkpoints: [1000, clips]) { loaded in
             if loaded >= nextReport {
-                FileHandle.standardError.write(Data(String(format: "  ... %d clips, %.0f s\n", loaded,
+                FileHandle.standardError.write(Data(String(cFormat: "  ... %ld clips, %.0f s\n", loaded,
                                                            monotonicSeconds() - start).utf8))
                 nextReport += 1000
             }
@@ -268,11 +268,11 @@ struct BenchLoader: ParsableCommand {
         for reading in readings {
             let label = reading.clips == 0 ? "at start" : "after \(reading.clips) clips"
             print("  " + cell(label, 22, alignRight: false) + " resident "
-                  + String(format: "%.1f MiB, %d live tensors", Double(reading.residentBytes) / 1_048_576,
+                  + String(cFormat: "%.1f MiB, %ld live tensors", Double(reading.residentBytes) / 1_048_576,
                            reading.liveTensors))
         }
         let seconds = monotonicSeconds() - start
-        print(String(format: "  %d clips in %.1f s (%.2f clips/s)", readings.last?.clips ?? 0, seconds,
+        print(String(cFormat: "  %ld clips in %.1f s (%.2f clips/s)", readings.last?.clips ?? 0, seconds,
                      Double(readings.last?.clips ?? 0) / max(seconds, 1e-9)))
     }
 }

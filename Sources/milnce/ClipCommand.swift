@@ -122,7 +122,7 @@ struct ClipCommand: ParsableCommand {
 
         var lines: [String] = []
         var properties = "\(reader.codecName) \(uprightWidth)×\(uprightHeight), "
-            + String(format: "%.3g fps, %.2f s", reader.framesPerSecond, reader.durationSeconds)
+            + String(cFormat: "%.3g fps, %.2f s", reader.framesPerSecond, reader.durationSeconds)
         if reader.rotationDegrees != 0 { properties += ", rotated \(reader.rotationDegrees)°" }
         lines.append("video: \(url.path) (\(properties))")
         lines.append("clip: \(numFrames) frames at \(formatNumber(fps)) fps from \(formatNumber(start)) s, "
@@ -158,7 +158,7 @@ struct ClipCommand: ParsableCommand {
     private func describeCrop(_ request: ClipRequest, width: Int, height: Int) -> String {
         let offset = request.cropOffset
         let placement = centercrop == 1 ? "centred" : "random (seed \(seed))"
-        let fractions = String(format: "(%.4f, %.4f)", offset.horizontal, offset.vertical)
+        let fractions = String(cFormat: "(%.4f, %.4f)", offset.horizontal, offset.vertical)
         switch request.cropping {
         case .window:
             let x = Int((Double(width - size) * offset.horizontal).rounded())
@@ -175,7 +175,7 @@ struct ClipCommand: ParsableCommand {
     }
 
     private func formatNumber(_ value: Double) -> String {
-        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%g", value)
+        value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(cFormat: "%g", value)
     }
 }
 

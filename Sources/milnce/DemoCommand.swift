@@ -108,12 +108,12 @@ struct DemoCommand: ParsableCommand {
         print("\nZero-shot retrieval on the \(chance.queries) held-out clips (text → video):")
         print("            R@1      R@5      R@10     median rank")
         let metrics = summary.lastEvaluation ?? [:]
-        print(String(format: "  model   %6.2f%%  %6.2f%%  %6.2f%%   %6.1f", 100 * (metrics["R1"] ?? .nan),
+        print(String(cFormat: "  model   %6.2f%%  %6.2f%%  %6.2f%%   %6.1f", 100 * (metrics["R1"] ?? .nan),
                      100 * (metrics["R5"] ?? .nan), 100 * (metrics["R10"] ?? .nan), metrics["MR"] ?? .nan))
-        print(String(format: "  chance  %6.2f%%  %6.2f%%  %6.2f%%   %6.1f", 100 * chance.r1, 100 * chance.r5,
+        print(String(cFormat: "  chance  %6.2f%%  %6.2f%%  %6.2f%%   %6.1f", 100 * chance.r1, 100 * chance.r5,
                      100 * chance.r10, chance.medianRank))
         if let r1 = metrics["R1"] {
-            print(String(format: "  R@1 is %.1f times chance", r1 / chance.r1))
+            print(String(cFormat: "  R@1 is %.1f times chance", r1 / chance.r1))
         }
         let results: [String: Any] = [
             "metrics": metrics, "chance": ["R1": chance.r1, "R5": chance.r5, "R10": chance.r10, "MR": chance.medianRank],
@@ -125,7 +125,7 @@ struct DemoCommand: ParsableCommand {
         if let checkpoint = summary.lastCheckpoint { print("checkpoint \(checkpoint.path)") }
         print("plot       \(c.logFolder.appendingPathComponent("training.png").path)")
         print("TensorBoard: tensorboard --logdir \(c.logFolder.path)")
-        print(String(format: "done in %@", formatDuration(monotonicSeconds() - start)))
+        print("done in \(formatDuration(monotonicSeconds() - start))")
     }
 
     func readDescription(_ layout: SyntheticDatasetLayout) throws -> SyntheticDatasetDescription {

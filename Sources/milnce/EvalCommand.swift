@@ -135,7 +135,7 @@ func printFailures(_ failures: [EvaluationFailure], limit: Int = 20, reportPath:
 }
 
 /// A fraction as a percentage with one decimal.
-func percent(_ value: Double) -> String { value.isFinite ? String(format: "%.1f", value * 100) : "nan" }
+func percent(_ value: Double) -> String { value.isFinite ? String(cFormat: "%.1f", value * 100) : "nan" }
 
 // MARK: - Retrieval
 
@@ -188,8 +188,8 @@ extension RetrievalEvaluationCommand {
               + (result.embeddings.failures.isEmpty ? "" : " (\(result.embeddings.failures.count) left out: video missing or unreadable)"))
         print("R@1 \(percent(m.r1)) - R@5 \(percent(m.r5)) - R@10 \(percent(m.r10)) - Median R \(m.medianRank)")
         for published in PublishedResults.retrieval(benchmark) {
-            print(String(format: "  published, %@ (%d epochs, batch %d): R@1 %.1f - R@5 %.1f - R@10 %.1f - Median R %g",
-                         published.implementation, published.epochs, published.totalBatchSize,
+            print("  published, \(published.implementation) " + String(cFormat: "(%ld epochs, batch %ld): R@1 %.1f - R@5 %.1f - R@10 %.1f - Median R %g",
+                         published.epochs, published.totalBatchSize,
                          published.r1Percent ?? .nan, published.r5Percent ?? .nan, published.r10Percent ?? .nan,
                          published.medianRank ?? .nan))
         }
@@ -316,7 +316,7 @@ struct EvalHMDB: ParsableCommand {
         }
         print("mean top-1 accuracy: \(percent(result.meanAccuracy))")
         for published in PublishedResults.hmdb51 {
-            print(String(format: "  published, %@ (%d epochs, batch %d): %.1f", published.implementation,
+            print("  published, \(published.implementation) " + String(cFormat: "(%ld epochs, batch %ld): %.1f",
                          published.epochs, published.totalBatchSize, published.top1Percent ?? .nan))
         }
     }

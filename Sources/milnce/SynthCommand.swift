@@ -115,10 +115,10 @@ struct SynthCommand: ParsableCommand {
         let counts = metadata.counts
         let chance = metadata.chance
         let settings = metadata.settings
-        func percent(_ value: Double) -> String { String(format: "%.2f%%", value * 100) }
-        let megabytes = String(format: "%.1f MB", Double(summary.videoBytes) / 1_000_000)
+        func percent(_ value: Double) -> String { String(cFormat: "%.2f%%", value * 100) }
+        let megabytes = String(cFormat: "%.1f MB", Double(summary.videoBytes) / 1_000_000)
         return """
-        Wrote a synthetic dataset to \(layout.root.path) in \(String(format: "%.1f", seconds)) s (seed \(metadata.seed)):
+        Wrote a synthetic dataset to \(layout.root.path) in \(String(cFormat: "%.1f", seconds)) s (seed \(metadata.seed)):
           training:  \(counts.trainingVideos) videos of \(settings.videoSeconds) s, \(settings.frameSize)x\(settings.frameSize) \
         at \(settings.framesPerSecond) fps (\(metadata.encoder)), \(counts.trainingCaptions) captions \
         (\(counts.eventCaptions) events, \(counts.narrationCaptions) narration)

@@ -274,7 +274,7 @@ struct TrainCommand: ParsableCommand {
         let summary = try trainer.run()
         if world.rank == 0 {
             print("training finished: \(summary.stepsTaken) steps"
-                  + (summary.finalLoss.map { String(format: ", last loss %.4f", $0) } ?? "")
+                  + (summary.finalLoss.map { String(cFormat: ", last loss %.4f", $0) } ?? "")
                   + (summary.lastCheckpoint.map { ", checkpoint \($0.path)" } ?? "")
                   + ", \(summary.skippedSamples) samples skipped")
         }

@@ -351,7 +351,7 @@ public final class GeneratedCaptionSet: @unchecked Sendable {
             for _ in 0..<captionsPerVideo {
                 let length = 1.5 + Double(random.uniformInt(in: 0...40)) / 10
                 let text = (0..<random.uniformInt(in: 3...12)).map { _ in words[random.uniformInt(in: 0...(words.count - 1))] }
-                csv += String(format: "%.2f,%.2f,", time, time + length) + text.joined(separator: " ") + "\n"
+                csv += String(cFormat: "%.2f,%.2f,", time, time + length) + text.joined(separator: " ") + "\n"
                 time += length + Double(random.uniformInt(in: 0...20)) / 10
             }
             do {

@@ -26,7 +26,7 @@ public enum ResourceUsage {
 /// Formats a byte count as MiB or GiB.
 public func formatBytes(_ bytes: Int) -> String {
     let mebibytes = Double(bytes) / 1_048_576
-    return mebibytes >= 1024 ? String(format: "%.2f GiB", mebibytes / 1024) : String(format: "%.0f MiB", mebibytes)
+    return mebibytes >= 1024 ? String(cFormat: "%.2f GiB", mebibytes / 1024) : String(cFormat: "%.0f MiB", mebibytes)
 }
 
 /// A monotonic clock in seconds.

@@ -18,7 +18,7 @@ public struct CaptionSamplingBenchmark: Sendable, CustomStringConvertible {
     public var speedup: Double { csvMicrosecondsPerSample / max(indexMicrosecondsPerSample, 1e-9) }
 
     public var description: String {
-        func format(_ value: Double) -> String { String(format: "%.2f", value) }
+        func format(_ value: Double) -> String { String(cFormat: "%.2f", value) }
         return "caption sampling, \(samples) samples: index \(format(indexMicrosecondsPerSample)) µs/sample, "
             + "CSV \(format(csvMicrosecondsPerSample)) µs/sample (\(format(speedup))x)"
     }

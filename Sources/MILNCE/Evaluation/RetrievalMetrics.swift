@@ -181,7 +181,7 @@ extension RetrievalMetrics: Codable {
 extension RetrievalMetrics: CustomStringConvertible {
     /// The metrics on one line, e.g. `R@1: 0.0512 - R@5: 0.1580 - R@10: 0.2420 - Median R: 37.0`.
     public var description: String {
-        func percent(_ value: Double) -> String { String(format: "%.4f", value) }
+        func percent(_ value: Double) -> String { String(cFormat: "%.4f", value) }
         return "R@1: \(percent(r1)) - R@5: \(percent(r5)) - R@10: \(percent(r10)) - Median R: \(medianRank)"
     }
 }

@@ -390,13 +390,13 @@ struct Axis {
     func label(for value: Double) -> String {
         if value == 0 { return "0" }
         let magnitude = max(abs(range.lowerBound), abs(range.upperBound))
-        guard step.isFinite, step > 0, magnitude.isFinite else { return String(format: "%.3g", value) }
+        guard step.isFinite, step > 0, magnitude.isFinite else { return String(cFormat: "%.3g", value) }
         let stepExponent = Int(Foundation.log10(step).rounded(.down))
         if magnitude >= 1e6 || step < 1e-4 {
             let valueExponent = Int(Foundation.log10(magnitude).rounded(.down))
             let digits = min(max(valueExponent - stepExponent + 1, 1), 15)
-            return String(format: "%.\(digits)g", value)
+            return String(cFormat: "%.\(digits)g", value)
         }
-        return String(format: "%.\(max(0, -stepExponent))f", value)
+        return String(cFormat: "%.\(max(0, -stepExponent))f", value)
     }
 }

@@ -94,7 +94,7 @@ public final class TensorBoardWriter: @unchecked Sendable {
         let now = Date()
         let seconds = Int(now.timeIntervalSince1970)
         let host = TensorBoardWriter.hostname()
-        let baseName = "events.out.tfevents.\(String(format: "%010d", seconds)).\(host)\(filenameSuffix)"
+        let baseName = "events.out.tfevents.\(String(cFormat: "%010ld", seconds)).\(host)\(filenameSuffix)"
         (fileURL, handle) = try TensorBoardWriter.createFile(in: directory, baseName: baseName)
         let header = TensorBoardEvent(wallTime: now.timeIntervalSince1970, step: 0, fileVersion: "brain.Event:2")
         buffer = TFRecord.frame(header.encoded())

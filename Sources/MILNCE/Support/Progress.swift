@@ -82,5 +82,5 @@ public func formatDuration(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "?" }
     let total = Int(seconds.rounded())
     let (hours, minutes, secs) = (total / 3600, (total % 3600) / 60, total % 60)
-    return hours > 0 ? String(format: "%d:%02d:%02d", hours, minutes, secs) : String(format: "%d:%02d", minutes, secs)
+    return hours > 0 ? String(cFormat: "%ld:%02ld:%02ld", hours, minutes, secs) : String(cFormat: "%ld:%02ld", minutes, secs)
 }

@@ -518,7 +518,7 @@ public enum SyntheticDataset {
         let settings = description.settings
         let counts = description.counts
         let chance = description.chance
-        func percent(_ value: Double) -> String { String(format: "%.2f%%", value * 100) }
+        func percent(_ value: Double) -> String { String(cFormat: "%.2f%%", value * 100) }
         let tasks = description.world.backgroundTasks.sorted { $0.value < $1.value }
             .map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         return """

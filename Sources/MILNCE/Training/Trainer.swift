@@ -364,7 +364,7 @@ public final class Trainer {
             guard let evaluation else { return }
             guard let metrics = try withCollectives({ try evaluation(model, device, group, epoch) }) else { return }
             log.info("\(label) results: " + metrics.sorted { $0.key < $1.key }
-                .map { "\($0.key): \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
+                .map { "\($0.key): \(String(cFormat: "%.4f", $0.value))" }.joined(separator: ", "))
             for (name, value) in metrics {
                 try tensorboard?.add(scalar: value, tag: "eval/youcook2/\(name)", step: step.schedule.stepsTaken)
             }
@@ -395,7 +395,7 @@ public final class Trainer {
                 epochFailures += batch.failures
                 summary.skippedSamples += batch.failures.count
                 for failure in batch.failures { log.debug("skipped sample: \(failure)") }
-                progress?.update(batch.number + 1, status: String(format: "loss %.4f lr %.2e", outcome.loss, outcome.learningRate))
+                progress?.update(batch.number + 1, status: String(cFormat: "loss %.4f lr %.2e", outcome.loss, outcome.learningRate))
                 report.add(loss: outcome.loss, step: position.globalStep)
 
                 if (batch.number + 1) % c.nDisplay == 0 && world.rank == 0 {
@@ -406,9 +406,9 @@ public final class Trainer {
                     let clipsPerSecond = Double(windowClips) / elapsed
                     let waitFraction = wait / max(elapsed, 1e-9)
                     let referenceLine = String(
-                        format: "Epoch %d, Elapsed Time: %.3f, Epoch status: %.4f, Training loss: %.4f, Learning rate: %.6f",
+                        cFormat: "Epoch %ld, Elapsed Time: %.3f, Epoch status: %.4f, Training loss: %.4f, Learning rate: %.6f",
                         epoch + 1, elapsed, status, meanLoss, outcome.learningRate)
-                    let extra = String(format: ", clips/s: %.1f, data wait: %.0f%%, skipped samples: %d",
+                    let extra = String(cFormat: ", clips/s: %.1f, data wait: %.0f%%, skipped samples: %ld",
                                        clipsPerSecond, 100 * waitFraction, epochFailures.count)
                     log.info(referenceLine + extra)
                     let scalars: [TensorBoardScalar] = [

@@ -30,8 +30,8 @@ public struct TrainingPosition: Equatable, Sendable {
 public enum TrainingCheckpoint {
     /// The file name for a position (an end-of-epoch name when `batch` is 0).
     public static func fileName(for position: TrainingPosition) -> String {
-        let epochs = String(format: "epoch%04d", position.epoch)
-        return position.batch == 0 ? "\(epochs).pth.tar" : "\(epochs).step\(String(format: "%08d", position.globalStep)).pth.tar"
+        let epochs = String(cFormat: "epoch%04ld", position.epoch)
+        return position.batch == 0 ? "\(epochs).pth.tar" : "\(epochs).step\(String(cFormat: "%08ld", position.globalStep)).pth.tar"
     }
 
     /// The checkpoints in `folder`, oldest first.
