@@ -79,28 +79,32 @@ let package = Package(
             cxxSettings: [.unsafeFlags(shimFlags)],
             linkerSettings: [.unsafeFlags(linkFlags)]
         ),
-        .target(name: "TorchFiles"),
+        // MARK: The C library (locks, file output, child processes) without Foundation's ICU
+        .target(name: "POSIX"),
+
+        .target(name: "TorchFiles", dependencies: ["POSIX"]),
         .target(name: "Torch", dependencies: ["CTorch", "TorchFiles"]),
 
         // MARK: FFmpeg and LIBLINEAR
         .systemLibrary(name: "CFFmpeg", pkgConfig: "libavformat",
                        providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
-        .target(name: "Video", dependencies: ["CFFmpeg"]),
+        .target(name: "Video", dependencies: ["CFFmpeg", "POSIX"]),
         .systemLibrary(name: "CLinear", providers: [.apt(["liblinear-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: The system
         .target(name: "MILNCE", dependencies: [
-            "Torch", "TorchFiles", "Video", "CLinear", "CZlib",
+            "Torch", "TorchFiles", "Video", "POSIX", "CLinear", "CZlib",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "milnce", dependencies: [
-            "MILNCE",
+            "MILNCE", "POSIX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // MARK: Tests, one target per source target
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "POSIXTests", dependencies: ["POSIX"]),
         .testTarget(name: "TorchFilesTests", dependencies: ["TorchFiles", "TestSupport"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchFiles", "TestSupport"]),
         .testTarget(name: "VideoTests", dependencies: ["Video", "TestSupport"]),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs `milnce` into dist/milnce: the release binary (Swift's runtime linked in) and every shared
-# library it needs beyond the C/C++ runtime and libtorch (FFmpeg's and LIBLINEAR's, with theirs),
-# found through an rpath relative to the binary. On another Linux x86-64 machine the folder then
+# library it needs beyond the C/C++ runtime and libtorch (a lean build of FFmpeg's and LIBLINEAR's,
+# with theirs), found through an rpath relative to the binary: about 40 MB. On another Linux x86-64 machine the folder then
 # needs only a PyTorch 2.11 install: `dist/milnce/milnce.sh` finds its torch/lib (or set
 # MILNCE_TORCH_LIB), or run `LD_LIBRARY_PATH=.../torch/lib dist/milnce/milnce`.
 set -euo pipefail
@@ -10,6 +10,15 @@ cd "$(dirname "$0")/.."
 swift build -c release --static-swift-stdlib \
     -Xlinker --disable-new-dtags -Xlinker -rpath -Xlinker '$ORIGIN/lib'
 binary=.build/release/milnce
+
+# FFmpeg's libraries as Debian builds them link about 120 codec, font, TLS and graphics libraries
+# (200 MB); a lean build of the same version and ABI needs six small ones (scripts/lean-ffmpeg.sh).
+# MILNCE_PACKAGE_SYSTEM_FFMPEG=1 packs the system's instead.
+search_path=""
+if [ "${MILNCE_PACKAGE_SYSTEM_FFMPEG:-0}" != 1 ]; then
+    bash scripts/lean-ffmpeg.sh .build/lean-ffmpeg
+    search_path="$(pwd)/.build/lean-ffmpeg/lib"
+fi
 destination=dist/milnce
 rm -rf "$destination"
 mkdir -p "$destination/lib"
@@ -17,7 +26,7 @@ cp "$binary" "$destination/milnce"
 
 # Every library ldd resolves, except the C/C++ runtime (present wherever PyTorch runs) and
 # libtorch with its CUDA companions (taken from the target's PyTorch).
-ldd "$binary" | awk '/=> \// { print $1, $3 }' | while read -r name path; do
+LD_LIBRARY_PATH="$search_path" ldd "$binary" | awk '/=> \// { print $1, $3 }' | while read -r name path; do
     case "$name" in
         libc.so*|libm.so*|libpthread.so*|libdl.so*|librt.so*|libutil.so*|libresolv.so*|ld-linux*|libgcc_s.so*|libstdc++.so*) continue ;;
         libtorch*|libc10*|libgomp*|libcudart*|libcupti*|libnvrtc*|libcublas*|libcudnn*|libnccl*|libnvToolsExt*) continue ;;

@@ -1,5 +1,6 @@
 import CTorch
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A c10d key-value store through which the processes of a distributed job meet.
 public final class Store {

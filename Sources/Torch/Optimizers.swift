@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An optimiser over a list of parameters: PyTorch's update rules, with state that can be saved
 /// in a checkpoint and restored.
@@ -109,8 +110,8 @@ public final class Adam: Optimizer {
         try expAvg.lerpInPlace(grad, weight: 1 - beta1)
         try expAvgSq.multiplyInPlace(beta2).addProductInPlace(grad, grad, value: 1 - beta2)
         let step = try stepCount.item()
-        let biasCorrection1 = 1 - Foundation.pow(beta1, step)
-        let biasCorrection2 = 1 - Foundation.pow(beta2, step)
+        let biasCorrection1 = 1 - Glibc.pow(beta1, step)
+        let biasCorrection2 = 1 - Glibc.pow(beta2, step)
         let stepSize = learningRate / biasCorrection1
         let denominator = try (expAvgSq.sqrt() / biasCorrection2.squareRoot()).addInPlace(epsilon)
         try parameter.addQuotientInPlace(expAvg, denominator, value: -stepSize)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TorchFiles
 
 // Conversion between libtorch tensors and the records of PyTorch, safetensors and NumPy files.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Bounded reading
 
@@ -143,8 +144,8 @@ func swapByteOrder(_ bytes: inout [UInt8], elementSize: Int) {
 
 /// The whole contents of the file at `url`.
 func readContents(of url: URL) throws -> Data {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+    var isDirectory = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory {
         throw FormatFailure("it is a folder, not a file")
     }
     var status = stat()

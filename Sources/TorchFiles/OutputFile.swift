@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 // MARK: - Byte sinks
 
@@ -38,7 +40,7 @@ final class OutputFile: ByteSink {
     private(set) var position = 0
     private let destination: URL
     private let temporary: URL
-    private var handle: FileHandle?
+    private var handle: FileOutput?
     private var buffer: [UInt8] = []
     private static let bufferCapacity = 1 << 20
 
@@ -52,7 +54,7 @@ final class OutputFile: ByteSink {
             throw FormatFailure("cannot create the temporary file \(temporary.path): \(reason)")
         }
         do {
-            handle = try FileHandle(forWritingTo: temporary)
+            handle = try FileOutput(writingTo: temporary.path)
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw error
@@ -87,9 +89,8 @@ final class OutputFile: ByteSink {
     }
 
     private func writeToFile(_ bytes: UnsafeRawBufferPointer) throws {
-        guard let handle, let base = bytes.baseAddress else { return }
-        let data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: bytes.count, deallocator: .none)
-        try handle.write(contentsOf: data)
+        guard let handle else { return }
+        try handle.write(bytes)
     }
 
     /// Flushes the file to disk and renames it to its destination.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - safetensors
 
@@ -44,24 +45,24 @@ public enum Safetensors {
             let header = try reader.readSlice(Int(headerLength), "the header")
             let dataStart = reader.position
             let dataLength = reader.remaining
-            let json: Any
+            let json: JSONValue
             do {
-                json = try JSONSerialization.jsonObject(with: Data(header), options: [])
+                json = try JSONDecoder().decode(JSONValue.self, from: Data(header))
             } catch {
                 throw FormatFailure("the header is not valid JSON", at: 8)
             }
-            guard let object = json as? [String: Any] else {
+            guard case .object(let object) = json else {
                 throw FormatFailure("the header is not a JSON object", at: 8)
             }
             var metadata: [String: String] = [:]
             var found: [(begin: Int, end: Int, name: String, tensor: TensorRecord)] = []
             for (name, description) in object {
                 if name == "__metadata__" {
-                    guard let entries = description as? [String: Any] else {
+                    guard case .object(let entries) = description else {
                         throw FormatFailure("__metadata__ is not a JSON object", at: 8)
                     }
                     for (key, value) in entries {
-                        guard let text = value as? String else {
+                        guard case .string(let text) = value else {
                             throw FormatFailure("the metadata entry \(key) is not a string", at: 8)
                         }
                         metadata[key] = text
@@ -77,22 +78,24 @@ public enum Safetensors {
         }
     }
 
-    private static func decodeTensor(_ name: String, _ description: Any, bytes: UnsafeRawBufferPointer,
+    private static func decodeTensor(_ name: String, _ description: JSONValue, bytes: UnsafeRawBufferPointer,
                                      dataStart: Int, dataLength: Int) throws -> (Int, Int, TensorRecord) {
-        guard let fields = description as? [String: Any] else {
+        guard case .object(let fields) = description else {
             throw FormatFailure("the entry of tensor \(name) is not a JSON object", at: 8)
         }
-        guard let dtype = fields["dtype"] as? String else {
+        guard case .string(let dtype)? = fields["dtype"] else {
             throw FormatFailure("tensor \(name) has no dtype", at: 8)
         }
         guard let elementType = ElementType(safetensorsName: dtype) else {
             throw FormatFailure("tensor \(name) has dtype \(dtype), which is not supported (supported: "
                                 + ElementType.allCases.map(\.safetensorsName).joined(separator: ", ") + ")", at: 8)
         }
-        guard let shapeValues = fields["shape"] as? [Any], let shape = integers(shapeValues), shape.allSatisfy({ $0 >= 0 }) else {
+        guard case .array(let shapeValues)? = fields["shape"], let shape = integers(shapeValues),
+              shape.allSatisfy({ $0 >= 0 }) else {
             throw FormatFailure("tensor \(name) has no valid shape (a list of non-negative integers)", at: 8)
         }
-        guard let offsetValues = fields["data_offsets"] as? [Any], let offsets = integers(offsetValues), offsets.count == 2 else {
+        guard case .array(let offsetValues)? = fields["data_offsets"], let offsets = integers(offsetValues),
+              offsets.count == 2 else {
             throw FormatFailure("tensor \(name) has no valid data_offsets (two integers)", at: 8)
         }
         let begin = offsets[0], end = offsets[1]
@@ -112,16 +115,18 @@ public enum Safetensors {
     }
 
     /// The values as `Int`s, or `nil` when one is not an integer.
-    private static func integers(_ values: [Any]) -> [Int]? {
+    private static func integers(_ values: [JSONValue]) -> [Int]? {
         var result: [Int] = []
         for value in values {
-            guard let number = value as? NSNumber else { return nil }
-            let double = number.doubleValue
-            guard double.rounded() == double, abs(double) < 9.0e18 else { return nil }
-            result.append(number.intValue)
+            switch value {
+            case .integer(let integer): result.append(integer)
+            case .number(let double) where double.rounded() == double && abs(double) < 9.0e18: result.append(Int(double))
+            default: return nil
+            }
         }
         return result
     }
+
 
     // MARK: Saving
 
@@ -185,4 +190,35 @@ func jsonString(_ text: String) -> String {
         }
     }
     return result + "\""
+}
+
+/// A JSON value, as `JSONDecoder` reads it: what a safetensors header holds.
+enum JSONValue: Decodable, Equatable {
+    case null
+    case bool(Bool)
+    /// A number without fraction or exponent that fits an `Int`.
+    case integer(Int)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int.self) {
+            self = .integer(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? container.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? container.decode([JSONValue].self) {
+            self = .array(value)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
 }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - PyTorch checkpoints
 
@@ -99,7 +100,7 @@ public enum TorchFile {
     static func archiveName(for url: URL) -> String {
         let stem = url.deletingPathExtension().lastPathComponent
         let safe = String(stem.unicodeScalars.map { scalar -> Character in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.".unicodeScalars.contains(scalar))
+            scalar.isASCII && (scalar.properties.isAlphabetic || scalar.properties.numericType != nil || "-_.".unicodeScalars.contains(scalar))
                 ? Character(scalar) : "_"
         })
         return safe.isEmpty || safe.hasPrefix(".") ? "archive" : safe

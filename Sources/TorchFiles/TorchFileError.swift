@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 // MARK: - The public error
 
@@ -73,21 +75,4 @@ func withFileErrors<Result>(_ action: String, path: String?, _ body: () throws -
     }
 }
 
-/// A readable message for an error from Foundation or the C library: the C library's text for
-/// the underlying POSIX error ("No such file or directory") where there is one.
-public func describeSystemError(_ error: Error) -> String {
-    let nsError = error as NSError
-    if let underlying = nsError.userInfo[NSUnderlyingErrorKey] as? NSError,
-       underlying.domain == NSPOSIXErrorDomain,
-       let message = strerror(Int32(underlying.code)) {
-        return String(cString: message)
-    }
-    if nsError.domain == NSCocoaErrorDomain {
-        switch nsError.code {
-        case NSFileReadNoSuchFileError, NSFileNoSuchFileError: return "no such file"
-        case NSFileReadNoPermissionError, NSFileWriteNoPermissionError: return "permission denied"
-        default: break
-        }
-    }
-    return nsError.localizedDescription
-}
+

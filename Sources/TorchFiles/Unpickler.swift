@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 // MARK: - Limits
 
@@ -348,7 +350,7 @@ final class Unpickler {
             push(.float(try reader.readBigEndianDouble("a BINFLOAT")))
         case 0x46: // FLOAT
             let text = try textLine("FLOAT")
-            guard let value = Double(text.trimmingCharacters(in: .whitespaces)) else {
+            guard let value = Double(text.trimmingWhitespace()) else {
                 throw failure("FLOAT holds \"\(text.prefix(40))\", which is not a number")
             }
             push(.float(value))
@@ -545,7 +547,7 @@ final class Unpickler {
 
     private func decimalNode(_ text: String, _ opcode: String) throws -> Node {
         guard text.count <= limits.maximumIntegerByteCount * 3,
-              let bytes = BigInteger.bytes(decimal: Substring(text.trimmingCharacters(in: .whitespaces))) else {
+              let bytes = BigInteger.bytes(decimal: Substring(text.trimmingWhitespace())) else {
             throw failure("\(opcode) holds \"\(text.prefix(40))\", which is not an integer")
         }
         return integerNode(bytes)

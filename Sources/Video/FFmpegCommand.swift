@@ -1,4 +1,7 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
+import POSIX
 
 /// The reference system's way of decoding a clip: one `ffmpeg` process per clip, with the command
 /// line that the `ffmpeg-python` package builds for the reference's filter chain
@@ -88,46 +91,26 @@ public struct FFmpegCommand: Sendable {
 
     /// Runs `ffmpeg` and splits its output into `size x size x 3` frames.
     private func run(_ arguments: [String], url: URL, size: Int) throws -> [[UInt8]] {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
+        let child: ChildProcess
         do {
-            try process.run()
+            child = try ChildProcess(executable: executable.path, arguments: arguments, capturing: true)
         } catch {
             throw VideoError.commandFailed(path: url.path, status: -1,
-                                           message: "cannot start \(executable.path): \(error.localizedDescription)")
+                                           message: "cannot start \(executable.path): \(describeSystemError(error))")
         }
-        let errorBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errorBox.data = errors.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errorBox.data.suffix(2000), as: UTF8.self)
-            throw VideoError.commandFailed(path: url.path, status: process.terminationStatus,
-                                           message: message.trimmingCharacters(in: .whitespacesAndNewlines))
+        let captured = try? child.readCapturedOutput()
+        let status = child.wait()
+        guard status == 0, let (data, _) = captured else {
+            let message = String(decoding: (captured?.errors ?? []).suffix(2000), as: UTF8.self)
+            throw VideoError.commandFailed(path: url.path, status: status,
+                                           message: message.trimmingWhitespace())
         }
         let frameBytes = size * size * 3
         guard data.count % frameBytes == 0 else {
             throw VideoError.commandFailed(path: url.path, status: 0,
                                            message: "\(data.count) bytes of output are not whole \(size)×\(size) frames")
         }
-        let bytes = [UInt8](data)
+        let bytes = data
         return stride(from: 0, to: bytes.count, by: frameBytes).map { Array(bytes[$0..<($0 + frameBytes)]) }
     }
-}
-
-/// Standard error collected on another thread.
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
 }

@@ -1,5 +1,7 @@
 import CFFmpeg
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 /// An 8-bit RGB picture: `height` rows of `width` pixels, 3 bytes each (FFmpeg's `rgb24`).
 public struct RGBImage: Sendable, Equatable {
@@ -78,7 +80,7 @@ public struct RGBImage: Sendable, Equatable {
         do {
             try data.write(to: url)
         } catch {
-            throw VideoError.ioError(path: url.path, operation: "write PNG", reason: error.localizedDescription)
+            throw VideoError.ioError(path: url.path, operation: "write PNG", reason: describeSystemError(error))
         }
     }
 
@@ -147,7 +149,7 @@ extension Clip {
         do {
             try Data(packedPixels).write(to: url)
         } catch {
-            throw VideoError.ioError(path: url.path, operation: "write raw video", reason: error.localizedDescription)
+            throw VideoError.ioError(path: url.path, operation: "write raw video", reason: describeSystemError(error))
         }
     }
 }

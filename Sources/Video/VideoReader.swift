@@ -1,5 +1,7 @@
 import CFFmpeg
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 /// A video file opened with FFmpeg's libraries: its properties, and clips decoded in-process with
 /// the same frames and pixels as the `ffmpeg` command gives for the reference's filter chain.
@@ -60,14 +62,14 @@ public final class VideoReader {
         FFmpegLogLevel.applyDefault()
         self.url = url
         let path = url.path
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw VideoError.fileNotFound(path: path)
         }
-        if isDirectory.boolValue {
+        if isDirectory {
             throw VideoError.ioError(path: path, operation: "read video", reason: "it is a directory")
         }
-        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+        let size = fileSize(atPath: path)
         if size == 0 { throw VideoError.emptyFile(path: path) }
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw VideoError.ioError(path: path, operation: "read video", reason: "permission denied")

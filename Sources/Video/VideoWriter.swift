@@ -1,5 +1,6 @@
 import CFFmpeg
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A video codec the writer can encode with.
 public enum VideoCodec: String, Sendable, CaseIterable {

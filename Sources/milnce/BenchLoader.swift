@@ -1,6 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import MILNCE
+import POSIX
 import Torch
 import Video
 
@@ -86,8 +88,8 @@ struct BenchLoader: ParsableCommand {
             throw ValidationError("--caption_videos and --caption_samples must be at least 1")
         }
         if let videoPath {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: videoPath, isDirectory: &isFolder), isFolder.boolValue else {
+            var isFolder = false
+            guard FileManager.default.fileExists(atPath: videoPath, isDirectory: &isFolder), isFolder else {
                 throw ValidationError("--video_path \(videoPath) is not a folder")
             }
         }
@@ -123,7 +125,8 @@ struct BenchLoader: ParsableCommand {
 
     private func benchmarkDecoding() throws {
         let folder = try videoFolder()
-        let files = ((try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? [])
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+            .map { folder.appendingPathComponent($0) }
             .filter { ["mp4", "mkv", "webm", "avi", "mov", "m4v"].contains($0.pathExtension.lowercased()) }
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
         let (jobs, skipped) = LoaderBenchmark.clipJobs(videos: files, count: requests, frameCount: numFrames,
@@ -183,9 +186,6 @@ struct BenchLoader: ParsableCommand {
         var starts: [URL] = []
         if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
             starts.append(URL(fileURLWithPath: executable).deletingLastPathComponent())
-        }
-        if let executable = Bundle.main.executableURL?.resolvingSymlinksInPath() {
-            starts.append(executable.deletingLastPathComponent())
         }
         starts.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
         for start in starts {
@@ -260,8 +260,8 @@ struct BenchLoader: ParsableCommand {
         var nextReport = 1000
         let readings = try LoaderBenchmark.measureMemory(loader, clips: clips, checkpoints: [1000, clips]) { loaded in
             if loaded >= nextReport {
-                FileHandle.standardError.write(Data(String(cFormat: "  ... %ld clips, %.0f s\n", loaded,
-                                                           monotonicSeconds() - start).utf8))
+                FileOutput.standardError.print(String(cFormat: "  ... %ld clips, %.0f s\n", loaded,
+                                                           monotonicSeconds() - start))
                 nextReport += 1000
             }
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import MILNCE
 import Video
 
@@ -105,8 +106,8 @@ struct ClipCommand: ParsableCommand {
         let url = URL(fileURLWithPath: video)
         if let output {
             let folder = URL(fileURLWithPath: output).deletingLastPathComponent().path
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder.boolValue else {
+            var isFolder = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), isFolder else {
                 throw ClipCommandError.noOutputFolder(path: output, folder: folder)
             }
         }

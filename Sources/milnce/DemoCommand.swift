@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import MILNCE
 import Torch
 
@@ -115,12 +116,17 @@ struct DemoCommand: ParsableCommand {
         if let r1 = metrics["R1"] {
             print(String(cFormat: "  R@1 is %.1f times chance", r1 / chance.r1))
         }
-        let results: [String: Any] = [
-            "metrics": metrics, "chance": ["R1": chance.r1, "R5": chance.r5, "R10": chance.r10, "MR": chance.medianRank],
-            "seed": seed, "epochs": epochs, "steps": summary.stepsTaken, "seconds": monotonicSeconds() - start,
-        ]
+        struct Results: Encodable {
+            var metrics: [String: Double], chance: [String: Double]
+            var seed: Int, epochs: Int, steps: Int, seconds: Double
+        }
+        let results = Results(metrics: metrics,
+                              chance: ["R1": chance.r1, "R5": chance.r5, "R10": chance.r10, "MR": chance.medianRank],
+                              seed: seed, epochs: epochs, steps: summary.stepsTaken, seconds: monotonicSeconds() - start)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let resultsFile = root.appendingPathComponent("results.json")
-        try JSONSerialization.data(withJSONObject: results, options: [.prettyPrinted, .sortedKeys]).write(to: resultsFile)
+        try encoder.encode(results).write(to: resultsFile)
         print("\nresults    \(resultsFile.path)")
         if let checkpoint = summary.lastCheckpoint { print("checkpoint \(checkpoint.path)") }
         print("plot       \(c.logFolder.appendingPathComponent("training.png").path)")

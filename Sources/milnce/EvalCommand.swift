@@ -1,8 +1,10 @@
 import ArgumentParser
-import Foundation
-import TorchFiles
+import FoundationEssentials
+import Glibc
 import MILNCE
+import POSIX
 import Torch
+import TorchFiles
 
 // MARK: - milnce eval
 
@@ -113,8 +115,8 @@ struct EvaluationInputOptions: ParsableArguments {
 
     /// The video root folder; throws when it is not a folder.
     func videoRootURL() throws -> URL {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: videoRoot, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var isDirectory = false
+        guard FileManager.default.fileExists(atPath: videoRoot, isDirectory: &isDirectory), isDirectory else {
             throw EvaluationError.invalidSettings("the video root \(videoRoot) (--eval_video_root) is not a folder")
         }
         return URL(fileURLWithPath: videoRoot)
@@ -131,7 +133,7 @@ func printFailures(_ failures: [EvaluationFailure], limit: Int = 20, reportPath:
     if failures.count > limit {
         lines.append("  ... and \(failures.count - limit) more" + (reportPath.map { " (all listed in \($0))" } ?? ""))
     }
-    FileHandle.standardError.write(Data(("failed:\n" + lines.joined(separator: "\n") + "\n").utf8))
+    FileOutput.standardError.print("failed:\n" + lines.joined(separator: "\n") + "\n")
 }
 
 /// A fraction as a percentage with one decimal.
@@ -342,5 +344,5 @@ struct EvalHMDB: ParsableCommand {
 /// A CSV field, quoted when it holds a comma, a quote or a line break.
 func csvField(_ text: String) -> String {
     guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-    return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    return "\"" + text.replacing("\"", with: "\"\"") + "\""
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import MILNCE
 
 /// `milnce inspect FILE`: what a checkpoint holds.

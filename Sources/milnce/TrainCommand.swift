@@ -1,6 +1,9 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
 import MILNCE
+import POSIX
 import Torch
 
 /// `milnce train`: MIL-NCE training with the reference's command line.
@@ -292,23 +295,19 @@ enum WorkerLauncher {
             environment["MASTER_PORT"] = String(try freePort())
         }
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        let processes: [Process] = try (0..<workers).map { index in
-            let process = Process()
-            process.executableURL = executable
-            process.arguments = Array(CommandLine.arguments.dropFirst())
+        let processes: [ChildProcess] = try (0..<workers).map { index in
             var workerEnvironment = environment
             workerEnvironment["MILNCE_WORKER_INDEX"] = String(index)
-            process.environment = workerEnvironment
-            try process.run()
-            return process
+            return try ChildProcess(executable: executable.path, arguments: Array(CommandLine.arguments.dropFirst()),
+                                    environment: workerEnvironment)
         }
         let outcome = FirstFailure()
         let group = DispatchGroup()
         for process in processes {
             group.enter()
             DispatchQueue.global().async {
-                process.waitUntilExit()
-                if process.terminationStatus != 0 && outcome.record(process.terminationStatus) {
+                let status = process.wait()
+                if status != 0 && outcome.record(status) {
                     for other in processes where other.isRunning { other.terminate() }
                 }
                 group.leave()
@@ -320,7 +319,7 @@ enum WorkerLauncher {
 
     /// The exit status of the first worker to fail.
     private final class FirstFailure: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private(set) var status: Int32?
         /// Records `status` if it is the first failure; returns whether it was.
         func record(_ status: Int32) -> Bool {

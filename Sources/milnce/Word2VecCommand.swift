@@ -1,6 +1,8 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
+import Glibc
 import MILNCE
+import POSIX
 
 // MARK: - milnce word2vec
 
@@ -118,7 +120,7 @@ struct Word2VecImportCommand: ParsableCommand {
             var warning = "warning: \(vocabulary.failures.count) of the caption files under \(path) could not be read and were skipped:\n"
             for failure in vocabulary.failures.prefix(5) { warning += "  \(failure.message)\n" }
             if vocabulary.failures.count > 5 { warning += "  ...\n" }
-            FileHandle.standardError.write(Data(warning.utf8))
+            FileOutput.standardError.print(warning)
         }
     }
 
@@ -191,7 +193,7 @@ extension Word2VecFormat: ExpressibleByArgument {}
 /// thread.
 private final class LazyProgress: @unchecked Sendable {
     private let title: String
-    private let lock = NSLock()
+    private let lock = Lock()
     private var display: ProgressDisplay?
 
     init(title: String) { self.title = title }

@@ -2,9 +2,12 @@
 // the reference's one `ffmpeg` process per clip, the training loader's throughput, and its
 // resident memory over many clips.
 
-import Foundation
-import TorchFiles
+import Dispatch
+import FoundationEssentials
+import Glibc
+import POSIX
 import Torch
+import TorchFiles
 import Video
 
 // MARK: - Processor time
@@ -196,7 +199,7 @@ public enum LoaderBenchmark {
         let group = DispatchGroup()
         for index in 0..<max(1, min(threads, max(count, 1))) {
             group.enter()
-            let thread = Thread {
+            startThread(named: "milnce-bench-\(index)") {
                 defer { group.leave() }
                 while let number = queue.take() {
                     do {
@@ -206,9 +209,6 @@ public enum LoaderBenchmark {
                     }
                 }
             }
-            thread.name = "milnce-bench-\(index)"
-            thread.stackSize = 4 << 20
-            thread.start()
         }
         group.wait()
         if let error = queue.error { throw error }
@@ -471,7 +471,7 @@ extension LoaderBenchmark {
 
 /// A count shared by threads.
 private final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var total = 0
 
     func add(_ amount: Int) {
@@ -489,7 +489,7 @@ private final class Counter: @unchecked Sendable {
 
 /// Numbers handed out to threads, and the first error.
 private final class WorkQueue: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private let count: Int
     private var next = 0
     private var firstError: Error?

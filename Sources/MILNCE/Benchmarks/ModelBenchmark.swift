@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Torch
 
 /// Timing of the model's forward and forward+backward passes, and of a full training step, on

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Memory figures of this process, read from `/proc/self/status`.
 public enum ResourceUsage {

@@ -4,7 +4,8 @@
 // line, short rows padded with missing values, and a first data row longer than the header
 // turning its leading fields into the index. Works on bytes; fields are decoded only on demand.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Errors
 

@@ -2,7 +2,8 @@
 // the reference reads it with `pd.read_csv`: times as float64, texts as Python's `str()` of the
 // values pandas inferred (an empty text is "nan").
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Caption lists
 

@@ -19,7 +19,8 @@
 //   10 failure message bytes  UTF-8
 //   11 caption root           UTF-8, the folder the index was built from
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Errors
 

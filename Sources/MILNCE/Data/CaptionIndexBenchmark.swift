@@ -1,7 +1,8 @@
 // Timing sampling from the index against what the reference does per sample: read and parse
 // the video's caption CSV, then sample.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Benchmark
 

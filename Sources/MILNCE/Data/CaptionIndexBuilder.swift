@@ -4,7 +4,9 @@
 // Memory holds one batch of parsed files, whatever the dataset's size.
 
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 import TorchFiles
 
 #if _endian(big)
@@ -342,7 +344,7 @@ final class OutputFile {
         guard let start = bytes.baseAddress else { return }
         var written = 0
         while written < bytes.count {
-            let result = Foundation.write(descriptor, start + written, bytes.count - written)
+            let result = Glibc.write(descriptor, start + written, bytes.count - written)
             if result < 0 {
                 if errno == EINTR { continue }
                 throw CaptionIndexError(path: indexPath, operation: "building",
@@ -355,7 +357,7 @@ final class OutputFile {
     func close() throws {
         try flush()
         guard descriptor >= 0 else { return }
-        let result = Foundation.close(descriptor)
+        let result = Glibc.close(descriptor)
         descriptor = -1
         guard result == 0 else {
             throw CaptionIndexError(path: indexPath, operation: "building",
@@ -365,7 +367,7 @@ final class OutputFile {
 
     func closeQuietly() {
         if descriptor >= 0 {
-            _ = Foundation.close(descriptor)
+            _ = Glibc.close(descriptor)
             descriptor = -1
         }
     }

@@ -3,7 +3,8 @@
 // Python's `str()` then prints for each value. The reference tokenizes `str(value)`, so a
 // caption text is what `str()` gives for the value pandas read.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Values
 

@@ -2,7 +2,8 @@
 // per row. A video's id is its path up to the first '.', and its captions are
 // `<caption root>/<id>.csv`, exactly as the reference derives them.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Train list
 

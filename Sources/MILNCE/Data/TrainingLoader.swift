@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 import Torch
 import Video
 
@@ -248,7 +250,7 @@ public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable
 /// The number of running loader threads.
 private final class WorkerCount: @unchecked Sendable {
     static let shared = WorkerCount()
-    private let lock = NSLock()
+    private let lock = Lock()
     private var count = 0
 
     var value: Int {
@@ -271,7 +273,7 @@ final class EpochProduction: @unchecked Sendable {
     let epoch: Int
     let batches: [[Int]]
     let firstNumber: Int
-    private let condition = NSCondition()
+    private let condition = Condition()
     /// Slots handed to workers: the next (batch, position) to produce.
     private var nextSlot = 0
     /// Batches the consumer has taken.
@@ -309,13 +311,10 @@ final class EpochProduction: @unchecked Sendable {
         for index in 0..<loader.options.threads {
             // The thread holds this state (not the `EpochBatches` handle) until `work` returns.
             WorkerCount.shared.add(1)
-            let thread = Thread { [self] in
+            startThread(named: "milnce-loader-\(index)") { [self] in
                 work()
                 WorkerCount.shared.add(-1)
             }
-            thread.name = "milnce-loader-\(index)"
-            thread.stackSize = 4 << 20
-            thread.start()
         }
     }
 

@@ -2,7 +2,8 @@
 // MSR-VTT test pairs and the HMDB-51 videos with their splits. Values are read as pandas reads
 // them and printed as Python's `str()` prints them, so paths and captions are the reference's.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Retrieval items
 

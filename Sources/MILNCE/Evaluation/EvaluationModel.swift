@@ -1,7 +1,8 @@
 // The model files an evaluation needs: a checkpoint of any layout, the word2vec matrix when the
 // checkpoint has no text network, and the word dictionary of the text network's tokens.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import Torch
 
 /// Finds and loads what an evaluation runs: the model, the video network alone, the tokenizer.

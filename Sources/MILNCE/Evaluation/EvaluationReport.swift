@@ -1,7 +1,8 @@
 // What an evaluation writes to its JSON file: the metrics, how many items were evaluated out of
 // how many, each failure, the settings, and the reference's published numbers beside them.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Published numbers
 

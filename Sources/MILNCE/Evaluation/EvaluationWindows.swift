@@ -1,7 +1,8 @@
 // Where the evaluation windows of a clip or a video start, computed with NumPy's arithmetic so
 // that the same CSV rows give the same windows as the reference.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Clip settings
 

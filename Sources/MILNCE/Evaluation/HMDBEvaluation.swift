@@ -3,7 +3,8 @@
 // a LinearSVC (C = 100) on all training windows, decision values summed over a test video's
 // windows, top-1 accuracy. Videos that cannot be decoded are left out of every split, and counted.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import Torch
 
 // MARK: - Features

@@ -1,5 +1,6 @@
 import CLinear
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Options
 

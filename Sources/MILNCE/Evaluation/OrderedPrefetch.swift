@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 // MARK: - Ordered prefetch
 
@@ -9,7 +11,7 @@ final class OrderedPrefetch<Output>: @unchecked Sendable {
     private let count: Int
     private let capacity: Int
     private let produce: (Int) -> Output
-    private let condition = NSCondition()
+    private let condition = Condition()
     /// The next index a worker takes.
     private var nextIndex = 0
     /// The next index the consumer takes.
@@ -26,10 +28,7 @@ final class OrderedPrefetch<Output>: @unchecked Sendable {
         let workers = max(1, min(threadCount, max(1, count)))
         runningWorkers = workers
         for index in 0..<workers {
-            let thread = Thread { [self] in work() }
-            thread.name = "milnce-eval-reader-\(index)"
-            thread.stackSize = 4 << 20
-            thread.start()
+            startThread(named: "milnce-eval-reader-\(index)") { [self] in work() }
         }
     }
 

@@ -1,7 +1,9 @@
 // Embeddings of arbitrary videos and sentences (`milnce embed`), their files, and the inputs
 // they are made from: the same windows, averaging and tokenization as the retrieval evaluations.
 
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 import Torch
 import TorchFiles
 
@@ -76,14 +78,14 @@ public enum EmbeddingInputs {
     ///
     /// - Throws: `EvaluationError.badInputList` when the path cannot be read or lists nothing.
     public static func videos(at path: URL, root: URL? = nil) throws -> [URL] {
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {
             throw EvaluationError.badInputList(path: path.path, reason: "no such file or folder")
         }
-        let videos = isDirectory.boolValue ? try videosInFolder(path) : try videosInList(path, root: root)
+        let videos = isDirectory ? try videosInFolder(path) : try videosInList(path, root: root)
         guard !videos.isEmpty else {
             throw EvaluationError.badInputList(
-                path: path.path, reason: isDirectory.boolValue
+                path: path.path, reason: isDirectory
                     ? "the folder holds no file with a video extension (\(videoExtensions.sorted().joined(separator: ", ")))"
                     : "the list names no video")
         }
@@ -91,21 +93,17 @@ public enum EmbeddingInputs {
     }
 
     private static func videosInFolder(_ folder: URL) throws -> [URL] {
-        guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey],
-                                                              options: [.skipsHiddenFiles]) else {
+        guard let files = regularFiles(under: folder.path) else {
             throw EvaluationError.badInputList(path: folder.path, reason: "the folder cannot be listed")
         }
-        var found: [URL] = []
-        for case let url as URL in enumerator where videoExtensions.contains(url.pathExtension.lowercased()) {
-            if (try? url.resourceValues(forKeys: [.isRegularFileKey]))?.isRegularFile == true { found.append(url) }
-        }
+        let found = files.map { URL(fileURLWithPath: $0) }.filter { videoExtensions.contains($0.pathExtension.lowercased()) }
         return found.sorted { $0.path.unicodeScalars.lexicographicallyPrecedes($1.path.unicodeScalars) }
     }
 
     private static func videosInList(_ list: URL, root: URL?) throws -> [URL] {
         let base = root ?? URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         return try lines(of: list).compactMap { line in
-            let entry = line.trimmingCharacters(in: .whitespaces)
+            let entry = line.trimmingWhitespace()
             guard !entry.isEmpty, !entry.hasPrefix("#") else { return nil }
             return entry.hasPrefix("/") ? URL(fileURLWithPath: entry) : base.appendingPathComponent(entry)
         }
@@ -182,7 +180,7 @@ public enum EmbeddingFiles {
     ///
     /// - Throws: `EvaluationError.writeFailed`.
     public static func writeLines(_ lines: [String], to url: URL) throws {
-        let text = lines.map { $0.replacingOccurrences(of: "\n", with: " ") + "\n" }.joined()
+        let text = lines.map { $0.replacing("\n", with: " ") + "\n" }.joined()
         do {
             try Data(text.utf8).write(to: url, options: .atomic)
         } catch {

@@ -2,7 +2,8 @@
 // window starts, the same `ffmpeg` frames (through the in-process reader), the same centred
 // square crop scaled to size, the same black padding.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import Video
 
 // MARK: - Decoded windows
@@ -33,8 +34,8 @@ public enum EvaluationDecoding {
     /// - Throws: `EvaluationError.videoNotFound` naming every candidate when none exists.
     public static func existingVideo(among candidates: [URL]) throws -> URL {
         for candidate in candidates {
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            var isDirectory = false
+            if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory), !isDirectory {
                 return candidate
             }
         }

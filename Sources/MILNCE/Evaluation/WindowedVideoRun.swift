@@ -3,7 +3,8 @@
 // through the video network without gradients and in evaluation mode. Videos that cannot be
 // decoded are recorded as failures and left out.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import Torch
 import Video
 

@@ -3,7 +3,8 @@
 // embeddings, and `compute_metrics(text @ video.T)`. Items whose video cannot be decoded are
 // left out of the matrix (their caption and their video both), and counted.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import Torch
 
 // MARK: - Results

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Video
 
 // MARK: - Data
@@ -379,7 +380,7 @@ struct Axis {
     /// The "nice" number (1, 2 or 5 × 10ⁿ) at or above `raw`.
     static func niceStep(_ raw: Double) -> Double {
         guard raw.isFinite, raw > 0 else { return .nan }
-        let magnitude = Foundation.pow(10, (Foundation.log10(raw)).rounded(.down))
+        let magnitude = Glibc.pow(10, (Glibc.log10(raw)).rounded(.down))
         let residual = raw / magnitude
         let nice: Double = residual <= 1 ? 1 : residual <= 2 ? 2 : residual <= 5 ? 5 : 10
         return nice * magnitude
@@ -391,9 +392,9 @@ struct Axis {
         if value == 0 { return "0" }
         let magnitude = max(abs(range.lowerBound), abs(range.upperBound))
         guard step.isFinite, step > 0, magnitude.isFinite else { return String(cFormat: "%.3g", value) }
-        let stepExponent = Int(Foundation.log10(step).rounded(.down))
+        let stepExponent = Int(Glibc.log10(step).rounded(.down))
         if magnitude >= 1e6 || step < 1e-4 {
-            let valueExponent = Int(Foundation.log10(magnitude).rounded(.down))
+            let valueExponent = Int(Glibc.log10(magnitude).rounded(.down))
             let digits = min(max(valueExponent - stepExponent + 1, 1), 15)
             return String(cFormat: "%.\(digits)g", value)
         }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 import TorchFiles
 
 // MARK: - Reading event files

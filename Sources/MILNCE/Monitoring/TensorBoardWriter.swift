@@ -1,10 +1,7 @@
-import Foundation
-import TorchFiles
-#if canImport(Glibc)
+import FoundationEssentials
 import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import POSIX
+import TorchFiles
 
 // MARK: - Errors
 
@@ -71,8 +68,8 @@ public final class TensorBoardWriter: @unchecked Sendable {
     /// The longest time buffered scalars wait before `add` writes them.
     public let flushIntervalSeconds: Double
 
-    private let lock = NSLock()
-    private var handle: FileHandle?
+    private let lock = Lock()
+    private var handle: FileOutput?
     private var buffer: [UInt8] = []
     private var lastFlush = Date()
     private static let bufferLimitBytes = 1 << 20
@@ -106,12 +103,12 @@ public final class TensorBoardWriter: @unchecked Sendable {
     }
 
     /// Creates `baseName` in `directory` exclusively; if it exists, `baseName.1`, `baseName.2`, ...
-    private static func createFile(in directory: URL, baseName: String) throws -> (URL, FileHandle) {
+    private static func createFile(in directory: URL, baseName: String) throws -> (URL, FileOutput) {
         for attempt in 0...1000 {
             let name = attempt == 0 ? baseName : "\(baseName).\(attempt)"
             let url = directory.appendingPathComponent(name)
             let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if descriptor >= 0 { return (url, FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)) }
+            if descriptor >= 0 { return (url, FileOutput(descriptor: descriptor, ownsDescriptor: true)) }
             let code = errno
             guard code == EEXIST else {
                 throw TensorBoardError.cannotCreateFile(path: url.path, reason: String(cString: strerror(code)))
@@ -125,7 +122,7 @@ public final class TensorBoardWriter: @unchecked Sendable {
     private static func hostname() -> String {
         var name = [CChar](repeating: 0, count: 256)
         guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
-        let host = String(cString: name).replacingOccurrences(of: "/", with: "_")
+        let host = String(cString: name).replacing("/", with: "_")
         return host.isEmpty ? "localhost" : host
     }
 
@@ -177,7 +174,7 @@ public final class TensorBoardWriter: @unchecked Sendable {
         lastFlush = Date()
         guard !buffer.isEmpty else { return }
         do {
-            try handle.write(contentsOf: buffer)
+            try handle.write(buffer)
         } catch {
             throw TensorBoardError.writeFailed(path: fileURL.path, reason: describeSystemError(error))
         }

@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 /// A one-line progress display for long work (training epochs, evaluation, index building).
 ///
@@ -11,7 +13,7 @@ public final class ProgressDisplay: @unchecked Sendable {
     private var lastDraw = 0.0
     private let interactive: Bool
     private let plainInterval: Double
-    private let lock = NSLock()
+    private let lock = Lock()
     private var finished = false
     /// The last line printed, to avoid printing the same completed line twice.
     private var lastLine = ""
@@ -36,9 +38,9 @@ public final class ProgressDisplay: @unchecked Sendable {
         let line = render(done, status: status, now: now)
         lastLine = line
         if interactive {
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))
+            FileOutput.standardError.print("\r\u{1B}[K" + line)
         } else {
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            FileOutput.standardError.print(line + "\n")
         }
     }
 
@@ -50,9 +52,9 @@ public final class ProgressDisplay: @unchecked Sendable {
         finished = true
         if interactive {
             let line = status.isEmpty && !lastLine.isEmpty ? lastLine : render(total, status: status, now: monotonicSeconds())
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + "\n").utf8))
+            FileOutput.standardError.print("\r\u{1B}[K" + line + "\n")
         } else if !status.isEmpty || !lastLine.contains("\(total)/\(total)") {
-            FileHandle.standardError.write(Data((render(total, status: status, now: monotonicSeconds()) + "\n").utf8))
+            FileOutput.standardError.print(render(total, status: status, now: monotonicSeconds()) + "\n")
         }
     }
 

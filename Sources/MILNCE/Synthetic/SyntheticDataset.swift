@@ -3,7 +3,9 @@
 // CSV, the vocabulary, the word vectors and the descriptions.
 
 import Dispatch
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 import TorchFiles
 import Video
 
@@ -310,8 +312,7 @@ public enum SyntheticDataset {
 
         var videoBytes: Int64 = 0
         for video in videos {
-            let attributes = try? FileManager.default.attributesOfItem(atPath: layout.file(of: video).path)
-            videoBytes += (attributes?[.size] as? NSNumber)?.int64Value ?? 0
+            videoBytes += Int64(fileSize(atPath: layout.file(of: video).path) ?? 0)
         }
         return SyntheticDatasetSummary(layout: layout, metadata: description, videoBytes: videoBytes)
     }
@@ -321,9 +322,9 @@ public enum SyntheticDataset {
     private static func prepare(_ layout: SyntheticDatasetLayout, replacingContents: Bool) throws {
         let manager = FileManager.default
         let path = layout.root.path
-        var isFolder: ObjCBool = false
+        var isFolder = false
         if manager.fileExists(atPath: path, isDirectory: &isFolder) {
-            guard isFolder.boolValue else { throw SyntheticDatasetError.outputNotAFolder(path: path) }
+            guard isFolder else { throw SyntheticDatasetError.outputNotAFolder(path: path) }
             let entries = try wrapping("listing", layout.root) { try manager.contentsOfDirectory(atPath: path) }
             if !entries.isEmpty {
                 guard replacingContents else { throw SyntheticDatasetError.outputNotEmpty(path: path) }
@@ -390,7 +391,7 @@ public enum SyntheticDataset {
 
     /// The work queue and outcome shared by the encoding threads.
     private final class EncodingState: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = Lock()
         private var next = 0
         private var done = 0
         private(set) var error: SyntheticDatasetError?
@@ -456,7 +457,7 @@ public enum SyntheticDataset {
     static func csvField(_ value: String) -> String {
         let special = value.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
         guard special || value.hasPrefix(" ") || value.hasSuffix(" ") else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        return "\"" + value.replacing("\"", with: "\"\"") + "\""
     }
 
     // MARK: Descriptions

@@ -1,6 +1,7 @@
 // The settings of a synthetic dataset, the files it consists of, and the errors of making one.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 import Video
 
 // MARK: - Options

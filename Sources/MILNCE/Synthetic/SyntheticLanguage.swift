@@ -1,7 +1,8 @@
 // The synthetic dataset's world and its language: coloured shapes, what they do, how captions say
 // it, the unrelated narration mixed in, and the vocabulary with its word vectors.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Colours
 

@@ -2,7 +2,8 @@
 // that a video's content depends only on (seed, split, number) and never on which thread made it
 // or in what order.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Streams
 

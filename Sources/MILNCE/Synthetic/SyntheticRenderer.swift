@@ -1,7 +1,8 @@
 // Drawing a planned video's frames: the background, then each visible shape, antialiased from its
 // signed distance (one pixel of soft edge) and blended by its opacity.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Renderer
 

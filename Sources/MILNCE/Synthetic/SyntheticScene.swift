@@ -8,7 +8,8 @@
 // what its caption says. Narration captions fill some of the gaps. Bystander shapes, when asked for, sit
 // still for the whole video in colours no event of the video uses.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Geometry
 

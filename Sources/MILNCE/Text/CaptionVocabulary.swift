@@ -2,7 +2,10 @@
 // reference's `[\w']+`, optionally after `str.lower()`), so that a word-vector import can keep
 // only the words training will ever look up.
 
-import Foundation
+import Dispatch
+import FoundationEssentials
+import Glibc
+import POSIX
 
 // MARK: - Caption vocabulary
 
@@ -72,11 +75,11 @@ public struct CaptionVocabulary: Sendable {
                                progress: (@Sendable (_ filesDone: Int, _ fileCount: Int) -> Void)? = nil) throws
         -> CaptionVocabulary {
         let operation = "collecting the words of the captions in"
-        var isDirectory: ObjCBool = false
+        var isDirectory = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw Word2VecImportError(path: url.path, operation: operation, reason: .fileNotFound)
         }
-        let files = isDirectory.boolValue ? try captionFiles(under: url, operation: operation) : [url.path]
+        let files = isDirectory ? try captionFiles(under: url, operation: operation) : [url.path]
         guard !files.isEmpty else { throw Word2VecImportError(path: url.path, operation: operation, reason: .noCaptionFiles) }
 
         let workerCount = max(1, min(ProcessInfo.processInfo.activeProcessorCount, files.count))
@@ -122,15 +125,10 @@ public struct CaptionVocabulary: Sendable {
 
     /// The `.csv` files under `folder`, sorted by path.
     private static func captionFiles(under folder: URL, operation: String) throws -> [String] {
-        guard let enumerator = FileManager.default.enumerator(at: folder, includingPropertiesForKeys: [.isRegularFileKey],
-                                                              options: [.skipsHiddenFiles]) else {
+        guard let files = regularFiles(under: folder.path) else {
             throw Word2VecImportError(path: folder.path, operation: operation, reason: .unreadable("cannot list the folder"))
         }
-        var files: [String] = []
-        for case let url as URL in enumerator where url.pathExtension.lowercased() == "csv" {
-            if (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true { files.append(url.path) }
-        }
-        return files.sorted()
+        return files.filter { URL(fileURLWithPath: $0).pathExtension.lowercased() == "csv" }.sorted()
     }
 
     /// Adds the words of the UTF-8 `text`, split as the tokenizer splits a sentence.
@@ -160,7 +158,7 @@ private final class CollectionResults: @unchecked Sendable {
         var captions = 0
     }
 
-    private let lock = NSLock()
+    private let lock = Lock()
     private var filesDone = 0
     private(set) var parts: [Part]
 

@@ -2,7 +2,8 @@
 // through the word2vec dictionary (word i has token i + 1), drop unknown words, then truncate or
 // zero-pad to `maxWords`.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Tokenizer
 

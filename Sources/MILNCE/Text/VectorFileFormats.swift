@@ -8,7 +8,8 @@
 // "<count> <dimension>", then one line per word: the word and `dimension` numbers, separated by
 // spaces or tabs. Without a header (GloVe), the first line's field count gives the dimension.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Layout
 

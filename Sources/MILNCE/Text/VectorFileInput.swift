@@ -2,7 +2,8 @@
 // through one window of bytes, so that memory stays bounded however large the file is.
 
 import CZlib
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Byte sources
 

@@ -3,7 +3,9 @@
 // layout: `dict.npy` (the kept words; word i has token i + 1) and `word2vec.pth` (a float32
 // `(words + 1) x dimension` tensor whose row 0, the padding token, is zero).
 
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 import TorchFiles
 
 // MARK: - Options

@@ -1,7 +1,8 @@
 // The typed failures of importing word vectors: every one says what was being done, to which
 // file, where in it (byte offset, and line for the text format), and why.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Errors
 

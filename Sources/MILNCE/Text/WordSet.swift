@@ -1,7 +1,8 @@
 // A set of words keyed by their UTF-8 bytes: equality is byte (so code point) equality, as in
 // Python's `dict`, never Swift's canonical equivalence. Lookups hash the bytes in place.
 
-import Foundation
+import FoundationEssentials
+import Glibc
 
 // MARK: - Word sets
 

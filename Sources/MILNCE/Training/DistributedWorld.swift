@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 /// Where the ranks of a job meet to form their process group.
 public enum Rendezvous: Equatable, Sendable, CustomStringConvertible {
@@ -74,7 +76,7 @@ public struct DistributedWorld: Equatable, Sendable {
                                distURL: String?, distFile: String) throws -> DistributedWorld {
         func integer(_ name: String) throws -> Int? {
             guard let text = environment[name] else { return nil }
-            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+            guard let value = Int(text.trimmingWhitespace()) else {
                 throw TrainingError.invalidConfiguration("environment variable \(name)='\(text)' is not an integer")
             }
             return value

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The reference's learning-rate schedule (`get_cosine_schedule_with_warmup` under PyTorch's
 /// `LambdaLR`): a linear warmup from 0, then half a cosine period down to 0, stepped once per batch.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Torch
 import TorchFiles
 
@@ -103,9 +104,9 @@ public struct TrainingConfiguration: Sendable {
             else if !files.fileExists(atPath: path) { problems.append("\(flag) \(path): no such file") }
         }
         func requireFolder(_ path: String, _ flag: String) {
-            var isFolder: ObjCBool = false
+            var isFolder = false
             if path.isEmpty { problems.append("\(flag) is required") }
-            else if !files.fileExists(atPath: path, isDirectory: &isFolder) || !isFolder.boolValue {
+            else if !files.fileExists(atPath: path, isDirectory: &isFolder) || !isFolder {
                 problems.append("\(flag) \(path): no such folder")
             }
         }

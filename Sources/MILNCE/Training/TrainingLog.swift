@@ -1,4 +1,6 @@
-import Foundation
+import FoundationEssentials
+import Glibc
+import POSIX
 
 /// The run's text log: the reference's `<log_root>/<checkpoint_dir>.txt` (lines appended), echoed
 /// to standard output on rank 0.
@@ -6,7 +8,7 @@ final class TrainingLog: @unchecked Sendable {
     private let file: URL
     private let rank: Int
     private let verbose: Bool
-    private let lock = NSLock()
+    private let lock = Lock()
 
     init(file: URL, rank: Int, verbose: Bool) {
         self.file = file
@@ -30,10 +32,8 @@ final class TrainingLog: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let data = Data((line + "\n").utf8)
-        if let handle = try? FileHandle(forWritingTo: file) {
-            defer { try? handle.close() }
-            _ = try? handle.seekToEnd()
-            try? handle.write(contentsOf: data)
+        if let handle = try? FileOutput(writingTo: file.path, appending: true) {
+            try? handle.write(data)
         } else {
             try? data.write(to: file)
         }

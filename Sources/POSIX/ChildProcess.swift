@@ -1,0 +1,141 @@
+import Glibc
+
+/// A program run as a child process (`posix_spawn`), with its standard output and error
+/// inherited or captured: what Foundation's `Process` does, without the rest of Foundation.
+///
+///     let child = try ChildProcess(executable: "/usr/bin/ffmpeg", arguments: ["-version"], capturing: true)
+///     let (output, errors) = try child.readCapturedOutput()
+///     let status = child.wait()
+public final class ChildProcess: @unchecked Sendable {
+    /// The child's process id.
+    public let processIdentifier: pid_t
+    private var outputPipe: Int32 = -1
+    private var errorPipe: Int32 = -1
+    private let state = Lock()
+    private var exitStatus: Int32?
+    /// Held from creating a child's pipes to starting it.
+    private static let spawning = Lock()
+
+    /// Starts `executable` (a path) with `arguments` (without the program name), in
+    /// `environment` (this process's when nil). Standard input is `/dev/null`. With `capturing`,
+    /// standard output and error go to pipes read by `readCapturedOutput()`; otherwise they go
+    /// to `outputFile` when given, else to this process's own.
+    public init(executable: String, arguments: [String], environment: [String: String]? = nil,
+                capturing: Bool = false, outputFile: FileOutput? = nil) throws {
+        ChildProcess.spawning.lock()
+        defer { ChildProcess.spawning.unlock() }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0)
+
+        var pipes: [Int32] = []
+        defer { for descriptor in pipes { close(descriptor) } }
+        if capturing {
+            for target in [STDOUT_FILENO, STDERR_FILENO] {
+                var ends: [Int32] = [-1, -1]
+                guard pipe(&ends) == 0 else { throw SystemCallError("pipe") }
+                pipes += ends
+                // Close-on-exec, set under `spawning` so that no other child started here inherits them.
+                for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+                posix_spawn_file_actions_adddup2(&actions, ends[1], target)
+            }
+        } else if let outputFile {
+            posix_spawn_file_actions_adddup2(&actions, outputFile.descriptor, STDOUT_FILENO)
+            posix_spawn_file_actions_adddup2(&actions, outputFile.descriptor, STDERR_FILENO)
+        }
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        let variables = environment.map { $0.map { "\($0.key)=\($0.value)" } }
+        let envp = variables.map { $0.map { strdup($0) } + [nil] }
+        defer { envp?.forEach { free($0) } }
+
+        var pid: pid_t = 0
+        let status = envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) }
+            ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard status == 0 else { throw SystemCallError("start", path: executable, code: status) }
+        processIdentifier = pid
+        if capturing {
+            outputPipe = pipes[0]
+            errorPipe = pipes[2]
+            close(pipes[1])
+            close(pipes[3])
+            pipes = []
+        }
+    }
+
+    deinit {
+        if outputPipe >= 0 { close(outputPipe) }
+        if errorPipe >= 0 { close(errorPipe) }
+    }
+
+    /// Reads the captured standard output and error to their ends (both at once, so that
+    /// neither pipe fills and blocks the child).
+    public func readCapturedOutput() throws -> (output: [UInt8], errors: [UInt8]) {
+        var output: [UInt8] = [], errors: [UInt8] = []
+        var open = [outputPipe, errorPipe].filter { $0 >= 0 }
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while !open.isEmpty {
+            var polls = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&polls, nfds_t(polls.count), -1)
+            if ready < 0 {
+                if errno == EINTR { continue }
+                throw SystemCallError("poll")
+            }
+            for entry in polls where entry.revents != 0 {
+                let count = chunk.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                if count < 0 {
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    throw SystemCallError("read")
+                }
+                if count == 0 {
+                    open.removeAll { $0 == entry.fd }
+                } else if entry.fd == outputPipe {
+                    output += chunk[0..<count]
+                } else {
+                    errors += chunk[0..<count]
+                }
+            }
+        }
+        return (output, errors)
+    }
+
+    /// Waits for the child to end; its exit status, or 128 + the signal that ended it.
+    @discardableResult
+    public func wait() -> Int32 {
+        if let status = state.withLock({ exitStatus }) { return status }
+        var raw: Int32 = 0
+        while waitpid(processIdentifier, &raw, 0) < 0 && errno == EINTR {}
+        return record(raw)
+    }
+
+    /// Whether the child is still running (reaping it if it has ended).
+    public var isRunning: Bool {
+        if state.withLock({ exitStatus }) != nil { return false }
+        var raw: Int32 = 0
+        let result = waitpid(processIdentifier, &raw, WNOHANG)
+        if result == processIdentifier {
+            record(raw)
+            return false
+        }
+        return result == 0
+    }
+
+    /// The exit status once the child has ended (see `wait()`), else nil.
+    public var terminationStatus: Int32? { state.withLock { exitStatus } }
+
+    /// Sends `signal` (SIGTERM by default) to the child, if it is still running.
+    public func terminate(signal: Int32 = SIGTERM) {
+        if isRunning { kill(processIdentifier, signal) }
+    }
+
+    @discardableResult
+    private func record(_ raw: Int32) -> Int32 {
+        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
+        let signal = raw & 0x7f
+        let status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+        state.withLock { exitStatus = status }
+        return status
+    }
+}
