@@ -1,6 +1,5 @@
 import CTorch
 import FoundationEssentials
-import Glibc
 
 /// A c10d key-value store through which the processes of a distributed job meet.
 public final class Store {

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 
 // The layers S3D-G and the text network are built from, with PyTorch's parameter names,
 // default initialisation and forward computations.

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import TorchFiles
 
 // Conversion between libtorch tensors and the records of PyTorch, safetensors and NumPy files.

@@ -1,6 +1,4 @@
-import Dispatch
 import FoundationEssentials
-import Glibc
 import POSIX
 
 /// The reference system's way of decoding a clip: one `ffmpeg` process per clip, with the command

@@ -1,6 +1,5 @@
 import CFFmpeg
 import FoundationEssentials
-import Glibc
 import POSIX
 
 /// An 8-bit RGB picture: `height` rows of `width` pixels, 3 bytes each (FFmpeg's `rgb24`).

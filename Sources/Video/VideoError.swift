@@ -1,6 +1,5 @@
 import CFFmpeg
 import FoundationEssentials
-import Glibc
 
 /// Everything that can go wrong reading, writing or converting a video. Each case names the
 /// file it concerns, and its description says what was being done, to which path, and why.

@@ -1,6 +1,5 @@
 import CFFmpeg
 import FoundationEssentials
-import Glibc
 import POSIX
 
 /// A video file opened with FFmpeg's libraries: its properties, and clips decoded in-process with

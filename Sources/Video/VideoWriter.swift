@@ -1,6 +1,5 @@
 import CFFmpeg
 import FoundationEssentials
-import Glibc
 
 /// A video codec the writer can encode with.
 public enum VideoCodec: String, Sendable, CaseIterable {

@@ -1,10 +1,8 @@
 import ArgumentParser
 import FoundationEssentials
-import Glibc
 import MILNCE
 import POSIX
 import Torch
-import TorchFiles
 
 // MARK: - milnce eval
 

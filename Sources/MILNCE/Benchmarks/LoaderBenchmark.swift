@@ -7,7 +7,6 @@ import FoundationEssentials
 import Glibc
 import POSIX
 import Torch
-import TorchFiles
 import Video
 
 // MARK: - Processor time

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import Torch
 
 /// Timing of the model's forward and forward+backward passes, and of a full training step, on

@@ -3,7 +3,6 @@
 // values pandas inferred (an empty text is "nan").
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Caption lists
 

@@ -2,7 +2,6 @@
 // the video's caption CSV, then sample.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Benchmark
 

@@ -7,7 +7,6 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import POSIX
-import TorchFiles
 
 #if _endian(big)
 #error("the caption index stores native little-endian numbers")

@@ -4,7 +4,6 @@
 // caption text is what `str()` gives for the value pandas read.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Values
 

@@ -3,7 +3,6 @@
 // `<caption root>/<id>.csv`, exactly as the reference derives them.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Train list
 

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import POSIX
 import Torch
 import Video

@@ -3,7 +3,6 @@
 // them and printed as Python's `str()` prints them, so paths and captions are the reference's.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Retrieval items
 

@@ -2,7 +2,6 @@
 // checkpoint has no text network, and the word dictionary of the text network's tokens.
 
 import FoundationEssentials
-import Glibc
 import Torch
 
 /// Finds and loads what an evaluation runs: the model, the video network alone, the tokenizer.

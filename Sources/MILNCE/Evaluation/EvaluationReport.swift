@@ -2,7 +2,6 @@
 // how many, each failure, the settings, and the reference's published numbers beside them.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Published numbers
 

@@ -2,7 +2,6 @@
 // that the same CSV rows give the same windows as the reference.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Clip settings
 

@@ -4,7 +4,6 @@
 // windows, top-1 accuracy. Videos that cannot be decoded are left out of every split, and counted.
 
 import FoundationEssentials
-import Glibc
 import Torch
 
 // MARK: - Features

@@ -1,6 +1,5 @@
 import CLinear
 import FoundationEssentials
-import Glibc
 
 // MARK: - Options
 

@@ -2,7 +2,6 @@
 // they are made from: the same windows, averaging and tokenization as the retrieval evaluations.
 
 import FoundationEssentials
-import Glibc
 import POSIX
 import Torch
 import TorchFiles

@@ -3,7 +3,6 @@
 // square crop scaled to size, the same black padding.
 
 import FoundationEssentials
-import Glibc
 import Video
 
 // MARK: - Decoded windows

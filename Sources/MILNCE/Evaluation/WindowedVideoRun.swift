@@ -4,7 +4,6 @@
 // decoded are recorded as failures and left out.
 
 import FoundationEssentials
-import Glibc
 import Torch
 import Video
 

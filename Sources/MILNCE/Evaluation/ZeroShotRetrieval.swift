@@ -4,7 +4,6 @@
 // left out of the matrix (their caption and their video both), and counted.
 
 import FoundationEssentials
-import Glibc
 import Torch
 
 // MARK: - Results

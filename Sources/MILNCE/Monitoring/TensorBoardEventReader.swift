@@ -1,7 +1,5 @@
 import FoundationEssentials
-import Glibc
 import POSIX
-import TorchFiles
 
 // MARK: - Reading event files
 

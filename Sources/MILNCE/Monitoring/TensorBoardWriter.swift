@@ -1,7 +1,6 @@
 import FoundationEssentials
 import Glibc
 import POSIX
-import TorchFiles
 
 // MARK: - Errors
 

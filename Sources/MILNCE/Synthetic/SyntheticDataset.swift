@@ -4,7 +4,6 @@
 
 import Dispatch
 import FoundationEssentials
-import Glibc
 import POSIX
 import TorchFiles
 import Video

@@ -1,7 +1,6 @@
 // The settings of a synthetic dataset, the files it consists of, and the errors of making one.
 
 import FoundationEssentials
-import Glibc
 import Video
 
 // MARK: - Options

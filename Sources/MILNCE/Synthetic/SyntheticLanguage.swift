@@ -2,7 +2,6 @@
 // it, the unrelated narration mixed in, and the vocabulary with its word vectors.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Colours
 

@@ -2,7 +2,6 @@
 // signed distance (one pixel of soft edge) and blended by its opacity.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Renderer
 

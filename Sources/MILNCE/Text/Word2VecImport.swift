@@ -4,7 +4,6 @@
 // `(words + 1) x dimension` tensor whose row 0, the padding token, is zero).
 
 import FoundationEssentials
-import Glibc
 import POSIX
 import TorchFiles
 

@@ -2,7 +2,6 @@
 // file, where in it (byte offset, and line for the text format), and why.
 
 import FoundationEssentials
-import Glibc
 
 // MARK: - Errors
 

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import POSIX
 
 /// Where the ranks of a job meet to form their process group.

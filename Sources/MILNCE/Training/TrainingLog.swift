@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import POSIX
 
 /// The run's text log: the reference's `<log_root>/<checkpoint_dir>.txt` (lines appended), echoed

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import Torch
 
 /// The arithmetic precision of the forward pass.
