@@ -26,7 +26,7 @@ fi
 sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
 missing=""
-for package in nasm libx264-dev libvpx-dev libdav1d-dev zlib1g-dev libbz2-dev liblzma-dev; do
+for package in curl xz-utils nasm libx264-dev libvpx-dev libdav1d-dev zlib1g-dev libbz2-dev liblzma-dev; do
     dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
 done
 if [ -n "$missing" ]; then
