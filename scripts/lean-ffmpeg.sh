@@ -36,7 +36,11 @@ fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-curl -fsSL -o "$work/ffmpeg.tar.xz" "$url"
+if ! curl -fsSL -o "$work/ffmpeg.tar.xz" "$url"; then
+    echo "lean-ffmpeg.sh: cannot download $url (Debian may have moved to a newer FFmpeg 5.1 release:" >&2
+    echo "  update version and sha256 here from its .dsc, or pack the system's FFmpeg with MILNCE_PACKAGE_SYSTEM_FFMPEG=1)" >&2
+    exit 1
+fi
 echo "$sha256  $work/ffmpeg.tar.xz" | sha256sum -c --quiet
 tar -C "$work" -xf "$work/ffmpeg.tar.xz"
 cd "$work/ffmpeg-$version"
