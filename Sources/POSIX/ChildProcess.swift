@@ -66,6 +66,11 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     deinit {
+        // Reap a child that has ended, so that it does not stay a zombie.
+        if state.withLock({ exitStatus }) == nil {
+            var raw: Int32 = 0
+            _ = waitpid(processIdentifier, &raw, WNOHANG)
+        }
         if outputPipe >= 0 { close(outputPipe) }
         if errorPipe >= 0 { close(errorPipe) }
     }
@@ -106,8 +111,17 @@ public final class ChildProcess: @unchecked Sendable {
     public func wait() -> Int32 {
         if let status = state.withLock({ exitStatus }) { return status }
         var raw: Int32 = 0
-        while waitpid(processIdentifier, &raw, 0) < 0 && errno == EINTR {}
-        return record(raw)
+        while true {
+            let result = waitpid(processIdentifier, &raw, 0)
+            if result == processIdentifier { return record(raw) }
+            if result < 0 && errno == EINTR { continue }
+            break
+        }
+        // Another thread (`isRunning`) reaped the child: its status is recorded in a moment.
+        while true {
+            if let status = state.withLock({ exitStatus }) { return status }
+            usleep(1000)
+        }
     }
 
     /// Whether the child is still running (reaping it if it has ended).
@@ -135,7 +149,9 @@ public final class ChildProcess: @unchecked Sendable {
         // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
         let signal = raw & 0x7f
         let status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
-        state.withLock { exitStatus = status }
-        return status
+        return state.withLock {
+            if exitStatus == nil { exitStatus = status }
+            return exitStatus!
+        }
     }
 }

@@ -37,6 +37,24 @@ import Testing
         #expect(sleeper.wait() == 128 + SIGKILL)
     }
 
+    @Test func waitingAndPollingFromTwoThreadsAgreeOnTheStatus() throws {
+        for _ in 0..<20 {
+            let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "exit 7"])
+            let poller = Condition()
+            let polled = Counter()
+            startThread(named: "posix-poll") {
+                while child.isRunning {}
+                poller.withLock { polled.value = 1 }
+                poller.broadcast()
+            }
+            #expect(child.wait() == 7)
+            poller.withLock { while polled.value == 0 { poller.wait() } }
+            #expect(child.terminationStatus == 7)
+        }
+    }
+
+    final class Counter: @unchecked Sendable { var value = 0 }
+
     @Test func aMissingProgramIsAnError() {
         let error = #expect(throws: SystemCallError.self) {
             _ = try ChildProcess(executable: "/nonexistent/program", arguments: [])
