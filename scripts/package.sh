@@ -40,9 +40,17 @@ strip --strip-unneeded "$destination"/lib/*
 
 cat > "$destination/milnce.sh" <<'LAUNCHER'
 #!/usr/bin/env bash
-# Runs milnce against this machine's PyTorch (MILNCE_TORCH_LIB, else python3's torch/lib).
+# Runs milnce against this machine's PyTorch (MILNCE_TORCH_LIB, else python3's torch/lib, else
+# a folder of LD_LIBRARY_PATH that holds libtorch).
 here="$(cd "$(dirname "$0")" && pwd)"
 torch_lib="${MILNCE_TORCH_LIB:-$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)}"
+if [ -z "$torch_lib" ]; then
+    # Else a folder of LD_LIBRARY_PATH that holds libtorch.
+    IFS=: read -r -a folders <<< "${LD_LIBRARY_PATH:-}"
+    for folder in "${folders[@]}"; do
+        if [ -e "$folder/libtorch_cpu.so" ]; then torch_lib="$folder"; break; fi
+    done
+fi
 if [ -z "$torch_lib" ] || [ ! -e "$torch_lib/libtorch_cpu.so" ]; then
     echo "milnce.sh: no PyTorch found; set MILNCE_TORCH_LIB to a PyTorch 2.11 install's torch/lib" >&2
     exit 1
