@@ -103,7 +103,7 @@ let package = Package(
         ]),
 
         // MARK: Tests, one target per source target
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Video"], path: "Tests/TestSupport"),
         .testTarget(name: "POSIXTests", dependencies: ["POSIX"]),
         .testTarget(name: "TorchFilesTests", dependencies: ["TorchFiles", "TestSupport"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchFiles", "TestSupport"]),

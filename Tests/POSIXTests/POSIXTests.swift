@@ -3,6 +3,9 @@ import Glibc
 @testable import POSIX
 import Testing
 
+/// A number shared between threads under a `Condition`.
+final class Counter: @unchecked Sendable { var value = 0 }
+
 @Suite struct ChildProcessTests {
     @Test func capturesOutputErrorsAndStatus() throws {
         let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "echo out; echo err >&2; exit 3"],
@@ -52,8 +55,6 @@ import Testing
             #expect(child.terminationStatus == 7)
         }
     }
-
-    final class Counter: @unchecked Sendable { var value = 0 }
 
     @Test func aMissingProgramIsAnError() {
         let error = #expect(throws: SystemCallError.self) {
@@ -130,6 +131,4 @@ import Testing
         #expect(counter.value == 8)
         #expect(!condition.withLock { condition.wait(seconds: 0.05) }, "nothing wakes it: the wait times out")
     }
-
-    final class Counter: @unchecked Sendable { var value = 0 }
 }

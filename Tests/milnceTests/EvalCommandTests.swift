@@ -56,11 +56,11 @@ struct EvalCommandTests {
             if row == 0 {
                 // A .webm name holding an MPEG-4 stream in Matroska: found by its extension, decoded by content.
                 let mkv = scratch.appendingPathComponent("clip0.mkv")
-                try CommandFixtures.writeVideo(to: mkv, seconds: 8, seed: row)
+                try TestVideos.write(to: mkv, seconds: 8, seed: row)
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                 try FileManager.default.moveItem(at: mkv, to: url)
             } else {
-                try CommandFixtures.writeVideo(to: url, seconds: Double(8 + row), seed: row)
+                try TestVideos.write(to: url, seconds: Double(8 + row), seed: row)
             }
         }
         let csv = scratch.appendingPathComponent("validation_youcook.csv")
@@ -123,7 +123,7 @@ struct EvalCommandTests {
                 try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
                 try Data((0..<4000).map { UInt8(truncatingIfNeeded: $0 &* 7919) }).write(to: url)
             } else {
-                try CommandFixtures.writeVideo(to: url, seconds: Double(4 + row), seed: 20 + row)
+                try TestVideos.write(to: url, seconds: Double(4 + row), seed: 20 + row)
             }
         }
         let csv = scratch.appendingPathComponent("msrvtt_test.csv")
@@ -216,7 +216,7 @@ struct EvalCommandTests {
                 // test video of the third class looks like the first class (a sure mistake).
                 let seconds = classIndex == 2 && videoIndex == 0 ? 0.5 : 1.5 + Double(videoIndex) * 0.4
                 let looksLike = classIndex == 2 && videoIndex == 4 ? 0 : classIndex
-                try CommandFixtures.writeVideo(to: url, seconds: seconds, seed: looksLike * 7)
+                try TestVideos.write(to: url, seconds: seconds, seed: looksLike * 7)
             }
         }
         let csv = scratch.appendingPathComponent("hmdb51.csv")

@@ -50,6 +50,17 @@ enum TrainingFixture {
         return process
     }
 
+    /// Starts two ranks of `arguments` as torchrun would (RANK, WORLD_SIZE, MASTER_ADDR/PORT),
+    /// logging to `rank0.log` and `rank1.log` in `logs`.
+    static func launchRanks(_ arguments: [String], logs: URL) throws -> [Process] {
+        let port = try WorkerLauncher.freePort()
+        return try (0..<2).map { rank in
+            let environment = ["RANK": "\(rank)", "WORLD_SIZE": "2", "LOCAL_RANK": "\(rank)", "LOCAL_WORLD_SIZE": "2",
+                               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"]
+            return try launch(arguments, environment: environment, log: logs.appendingPathComponent("rank\(rank).log"))
+        }
+    }
+
     static func run(_ arguments: [String], environment: [String: String] = [:], log: URL) throws -> (status: Int32, output: String) {
         let process = try launch(arguments, environment: environment, log: log)
         process.waitUntilExit()
@@ -139,15 +150,8 @@ enum TrainingFixture {
         let data = try TrainingFixture.dataset()
         let folder = try TestEnvironment.temporaryDirectory("two-ranks")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let port = try WorkerLauncher.freePort()
-        var ranks: [Process] = []
-        for rank in 0..<2 {
-            let environment = ["RANK": "\(rank)", "WORLD_SIZE": "2", "LOCAL_RANK": "\(rank)", "LOCAL_WORLD_SIZE": "2",
-                               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"]
-            ranks.append(try TrainingFixture.launch(
-                TrainingFixture.arguments(data, run: folder, name: "two") + ["--replica_check_steps", "1"],
-                environment: environment, log: folder.appendingPathComponent("rank\(rank).log")))
-        }
+        let ranks = try TrainingFixture.launchRanks(
+            TrainingFixture.arguments(data, run: folder, name: "two") + ["--replica_check_steps", "1"], logs: folder)
         for rank in ranks { rank.waitUntilExit() }
         let logs = try (0..<2).map { try String(contentsOf: folder.appendingPathComponent("rank\($0).log"), encoding: .utf8) }
         #expect(ranks.allSatisfy { $0.terminationStatus == 0 }, "\(logs)")
@@ -236,15 +240,8 @@ enum TrainingFixture {
         let data = try TrainingFixture.dataset()
         let folder = try TestEnvironment.temporaryDirectory("dead-rank")
         defer { try? FileManager.default.removeItem(at: folder) }
-        let port = try WorkerLauncher.freePort()
-        var ranks: [Process] = []
-        for rank in 0..<2 {
-            let environment = ["RANK": "\(rank)", "WORLD_SIZE": "2", "LOCAL_RANK": "\(rank)", "LOCAL_WORLD_SIZE": "2",
-                               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "\(port)"]
-            ranks.append(try TrainingFixture.launch(
-                TrainingFixture.arguments(data, run: folder, name: "dead", epochs: 50) + ["--dist_timeout", "60"],
-                environment: environment, log: folder.appendingPathComponent("rank\(rank).log")))
-        }
+        let ranks = try TrainingFixture.launchRanks(
+            TrainingFixture.arguments(data, run: folder, name: "dead", epochs: 50) + ["--dist_timeout", "60"], logs: folder)
         let started = TrainingFixture.waitUntil(timeout: 300) {
             ((try? String(contentsOf: folder.appendingPathComponent("log/dead.txt"), encoding: .utf8)) ?? "").contains("Epoch 1,")
         }

@@ -32,7 +32,7 @@ private struct YouCookFolder {
             lines.append("\(end),\(start),\(task),\"\(texts[row].replacingOccurrences(of: "\"", with: "\"\""))\",\(id)")
             guard row != missingRow else { continue }
             let url = root.appendingPathComponent("validation/\(task)/\(id).\(row == mkvRow ? "mkv" : "mp4")")
-            try EvaluationFixtures.writeVideo(to: url, seconds: Double(9 + row % 4), seed: row)
+            try TestVideos.write(to: url, seconds: Double(9 + row % 4), seed: row)
         }
         let csv = scratch.appendingPathComponent("validation_youcook.csv")
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: csv)
@@ -51,7 +51,7 @@ struct EvaluationRunTests {
         let scratch = try TestEnvironment.temporaryDirectory("windows")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let video = scratch.appendingPathComponent("clip.mp4")
-        try EvaluationFixtures.writeVideo(to: video, seconds: 7.3, seed: 3)
+        try TestVideos.write(to: video, seconds: 7.3, seed: 3)
         let settings = EvaluationFixtures.smallClips
 
         for range in [EvaluationTimeRange.seconds(start: 1, end: 6), .wholeVideo, .seconds(start: 6, end: 9)] {
@@ -85,7 +85,7 @@ struct EvaluationRunTests {
         let settings = EvaluationClipSettings(windowCount: 4, frameCount: 8, framesPerSecond: 5, size: 32)
         for (seconds, seed) in [(4.2, 1), (0.5, 2)] {
             let video = scratch.appendingPathComponent("v\(seed).avi")
-            try EvaluationFixtures.writeVideo(to: video, seconds: seconds, framesPerSecond: 10, seed: seed)
+            try TestVideos.write(to: video, seconds: seconds, framesPerSecond: 10, seed: seed)
             let windows = try EvaluationDecoding.nativeRateWindows(of: video, settings: settings)
             let all = try ffmpeg.allFrames(of: video, size: 32)
             let frames = all.frameCount
