@@ -43,6 +43,10 @@ static inline int64_t cffmpeg_rescale_near_pass_minmax(int64_t a, AVRational fro
 
 static inline uint8_t *cffmpeg_frame_data(const AVFrame *frame, int plane) { return frame->data[plane]; }
 static inline int cffmpeg_frame_linesize(const AVFrame *frame, int plane) { return frame->linesize[plane]; }
+/// The reference-counted buffer behind plane `plane` (padding included), or NULL.
+static inline AVBufferRef *cffmpeg_frame_buffer(const AVFrame *frame, int plane) {
+    return (plane >= 0 && plane < AV_NUM_DATA_POINTERS) ? frame->buf[plane] : NULL;
+}
 static inline void cffmpeg_frame_set_plane(AVFrame *frame, int plane, uint8_t *data, int linesize) {
     frame->data[plane] = data;
     frame->linesize[plane] = linesize;

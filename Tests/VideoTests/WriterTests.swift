@@ -1,4 +1,6 @@
+import Dispatch
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 @testable import Video
@@ -36,6 +38,24 @@ func syntheticFrames(count: Int, width: Int, height: Int) -> [[UInt8]] {
         }
         return pixels
     }
+}
+
+/// A video to write twice: every codec, even and odd frame sizes.
+struct DeterminismCase: Sendable, CustomTestStringConvertible {
+    var codec: VideoCodec
+    var fileExtension: String
+    var width: Int
+    var height: Int
+    var testDescription: String { "\(codec) \(width)×\(height) in .\(fileExtension)" }
+
+    static let all: [DeterminismCase] = [
+        DeterminismCase(codec: .h264, fileExtension: "mp4", width: 64, height: 64),
+        DeterminismCase(codec: .h264, fileExtension: "mov", width: 66, height: 50),
+        DeterminismCase(codec: .h264, fileExtension: "mkv", width: 64, height: 64),
+        DeterminismCase(codec: .mpeg4, fileExtension: "avi", width: 75, height: 53),
+        DeterminismCase(codec: .vp9, fileExtension: "webm", width: 75, height: 53),
+        DeterminismCase(codec: .vp9, fileExtension: "mkv", width: 33, height: 17),
+    ]
 }
 
 @Suite("Writer")
@@ -88,6 +108,66 @@ struct WriterTests {
         #expect(clip.decodedFrameCount == expected.decodedFrameCount)
         #expect(clip.decodedFrameCount == 8)
         #expect(meanAbsoluteDifference(clip.pixels, expected.pixels) <= 1.5)
+    }
+
+    @Test("what lies in memory after a frame's pixels never reaches the file", arguments: DeterminismCase.all)
+    func bytesAfterThePixels(_ testCase: DeterminismCase) throws {
+        let folder = try TestEnvironment.temporaryDirectory("writer")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let frames = syntheticFrames(count: 12, width: testCase.width, height: testCase.height)
+        func write(_ name: String, trailing color: [UInt8]) throws -> Data {
+            let url = folder.appendingPathComponent("\(name).\(testCase.fileExtension)")
+            let writer = try VideoWriter(url: url, width: testCase.width, height: testCase.height, framesPerSecond: 12,
+                                         codec: testCase.codec, keyframeInterval: 6)
+            for frame in frames {
+                // The same pixels, followed in memory by pixels of another colour (grey would not
+                // change the chroma): the array keeps its storage when its tail is removed.
+                let trailing = Array(Array(repeating: color, count: 1024).joined())
+                var pixels = frame + trailing
+                pixels.removeLast(trailing.count)
+                try writer.append(rgb: pixels)
+            }
+            try writer.finish()
+            return try Data(contentsOf: url)
+        }
+        let red = try write("red", trailing: [255, 0, 0])
+        let blue = try write("blue", trailing: [0, 0, 255])
+        let green = try write("green", trailing: [0, 255, 0])
+        #expect(red == blue, "\(testCase): \(red.count) against \(blue.count) bytes")
+        #expect(red == green, "\(testCase): \(red.count) against \(green.count) bytes")
+    }
+
+    @Test("the same videos written several times at once give the same bytes")
+    func parallelWritesAgree() throws {
+        let folder = try TestEnvironment.temporaryDirectory("writer")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cases = DeterminismCase.all
+        let copies = 4
+        let failures = Mutex<[String]>([])
+        // Every (copy, video) pair at once, each with its own frames: the heap around them differs.
+        DispatchQueue.concurrentPerform(iterations: copies * cases.count) { job in
+            let copy = job / cases.count, testCase = cases[job % cases.count]
+            do {
+                let url = folder.appendingPathComponent("\(copy)-\(job % cases.count).\(testCase.fileExtension)")
+                let writer = try VideoWriter(url: url, width: testCase.width, height: testCase.height,
+                                             framesPerSecond: 12, codec: testCase.codec, keyframeInterval: 6)
+                for frame in syntheticFrames(count: 12, width: testCase.width, height: testCase.height) {
+                    try writer.append(rgb: frame)
+                }
+                try writer.finish()
+            } catch {
+                failures.withLock { $0.append("\(testCase), copy \(copy): \(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 } == [])
+        for (index, testCase) in cases.enumerated() {
+            let first = try Data(contentsOf: folder.appendingPathComponent("0-\(index).\(testCase.fileExtension)"))
+            #expect(first.count > 0)
+            for copy in 1..<copies {
+                let other = try Data(contentsOf: folder.appendingPathComponent("\(copy)-\(index).\(testCase.fileExtension)"))
+                #expect(other == first, "\(testCase), copy \(copy): \(other.count) against \(first.count) bytes")
+            }
+        }
     }
 
     @Test("writer misuse gives typed errors")
