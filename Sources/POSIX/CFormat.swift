@@ -7,7 +7,7 @@ import Darwin
 extension String {
     /// Text formatted by the C library's `printf` rules, always with `.` as the decimal point.
     ///
-    /// Use it instead of Foundation's `String(cFormat:)`, which links the whole of ICU (about
+    /// Use it instead of Foundation's `String(format:)`, which links the whole of ICU (about
     /// 40 MB) into a statically linked binary. The arguments must match the C conversions:
     /// `%ld` for `Int`, `%d` for `Int32`, `%f`/`%g`/`%e` for `Double`, `%s` is not supported
     /// (interpolate strings instead).
