@@ -65,6 +65,65 @@ public struct ClipRequest: Sendable, Hashable {
         self.flipped = flipped
         self.durationSeconds = durationSeconds ?? Double(frameCount) / framesPerSecond + 0.1
     }
+
+    /// The bytes of the decoded clip, `3 x frameCount x size x size` (0 when either is negative or
+    /// the product overflows).
+    public var byteCount: Int {
+        guard frameCount >= 0, size >= 0 else { return 0 }
+        var bytes = 3
+        for factor in [frameCount, size, size] {
+            let (product, overflow) = bytes.multipliedReportingOverflow(by: factor)
+            if overflow { return 0 }
+            bytes = product
+        }
+        return bytes
+    }
+}
+
+/// How much of a decoded clip came from the video: the rest of its frames are black padding.
+public struct ClipFill: Sendable, Hashable {
+    /// The frames in the clip (T).
+    public let frameCount: Int
+    /// The frames that came from the video, the first `decodedFrameCount` of the clip.
+    public let decodedFrameCount: Int
+    /// Why no frame came from the video, when none did (and frames were asked for).
+    public let emptyReason: EmptyClipReason?
+
+    /// The black frames at the end of the clip.
+    public var paddingFrameCount: Int { frameCount - decodedFrameCount }
+
+    /// Whether black frames pad the clip (the reference pads short clips this way).
+    public var isPadded: Bool { decodedFrameCount < frameCount }
+}
+
+/// Why a clip holds no frame of its video although the video decodes: `ffmpeg` gives no frame
+/// for such a window either, and the clip is all black.
+public enum EmptyClipReason: Sendable, Hashable, CustomStringConvertible {
+    /// Every frame decoded lies before the clip's start: the window starts after the video's last
+    /// frame. When the container declares a longer video, the file is cut short.
+    case framesEndBeforeStart(startSeconds: Double, lastFrameSeconds: Double, declaredSeconds: Double)
+    /// Frames lie in the window, but they span less than one frame period at the clip's rate,
+    /// which the `fps` selection needs to emit a frame (a one-frame video, for example).
+    case tooShortForFrameRate(frameCount: Int, framesPerSecond: Double)
+
+    /// The reason, in words.
+    public var description: String {
+        switch self {
+        case .framesEndBeforeStart(let start, let last, let declared):
+            if declared > start {
+                return "its frames end at \(seconds(last)), before the clip's start at \(seconds(start)), although the "
+                    + "file declares \(seconds(declared)): the file is cut short"
+            }
+            return "the clip starts at \(seconds(start)), after the video's last frame at \(seconds(last))"
+        case .tooShortForFrameRate(let count, let rate):
+            let frames = count == 1 ? "the one frame from the clip's start on lasts" : "the \(count) frames from the clip's start on last"
+            return "\(frames) less than one frame period at \(seconds(rate, unit: " fps")): the video is too short for a clip"
+        }
+    }
+
+    private func seconds(_ value: Double, unit: String = " s") -> String {
+        String(cFormat: "%g", value) + unit
+    }
 }
 
 // MARK: - Results
@@ -90,7 +149,7 @@ public struct Clip: Sendable, Equatable {
         self.init(checkedFrameCount: frameCount, size: size, decodedFrameCount: decodedFrameCount, pixels: pixels)
     }
 
-    private init(checkedFrameCount frameCount: Int, size: Int, decodedFrameCount: Int, pixels: [UInt8]) {
+    init(checkedFrameCount frameCount: Int, size: Int, decodedFrameCount: Int, pixels: [UInt8]) {
         self.frameCount = frameCount
         self.size = size
         self.decodedFrameCount = decodedFrameCount

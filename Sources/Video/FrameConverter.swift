@@ -1,6 +1,6 @@
 import CFFmpeg
 
-/// Crops, flips, scales and converts decoded frames to packed RGB exactly as `ffmpeg`'s filters
+/// Crops, flips, scales and converts decoded frames to RGB exactly as `ffmpeg`'s filters
 /// do for `crop=...[,scale=N:N][,hflip]` followed by `-pix_fmt rgb24`:
 ///
 /// - `crop` rounds the window's size and position down to the chroma subsampling (even numbers
@@ -78,10 +78,14 @@ final class FrameConverter {
 
     // MARK: Conversion
 
-    /// The frame cut to a square, perhaps mirrored and scaled, as packed RGB
-    /// (`size x size x 3` bytes, or smaller when the window is rounded down).
+    /// Cuts the frame to a `size`×`size` square, perhaps mirrors and scales it, converts it to RGB
+    /// and writes it into `target`'s three planes.
+    ///
+    /// swscale writes packed RGB24 into a reused frame, which is then split into the planes: its
+    /// planar RGB output (`gbrp`) interpolates chroma differently and is not byte-identical to
+    /// `ffmpeg -pix_fmt rgb24` for subsampled formats (4:2:0, 4:2:2), so it is not used.
     func convert(_ decoded: UnsafeMutablePointer<AVFrame>, size: Int, cropping: ClipCropping,
-                 offset: CropOffset, flip: Bool, orientation: Orientation = .upright) throws -> ConvertedFrame {
+                 offset: CropOffset, flip: Bool, orientation: Orientation = .upright, into target: PlanarFrame) throws {
         let frame = orientation == .upright ? decoded : try orient(decoded, orientation)
         guard let descriptor = av_pix_fmt_desc_get(AVPixelFormat(frame.pointee.format)) else {
             throw ConversionFailure.unsupportedFormat("unknown pixel format \(frame.pointee.format)")
@@ -90,16 +94,29 @@ final class FrameConverter {
         if flags & UInt64(AV_PIX_FMT_FLAG_HWACCEL) != 0 || flags & UInt64(AV_PIX_FMT_FLAG_BITSTREAM) != 0 {
             throw ConversionFailure.unsupportedFormat(String(cString: descriptor.pointee.name))
         }
-        let horizontalShift = Int(descriptor.pointee.log2_chroma_w)
-        let verticalShift = Int(descriptor.pointee.log2_chroma_h)
         guard let crop = Self.cropGeometry(frameWidth: Int(frame.pointee.width), frameHeight: Int(frame.pointee.height),
-                                           horizontalShift: horizontalShift, verticalShift: verticalShift,
+                                           horizontalShift: Int(descriptor.pointee.log2_chroma_w),
+                                           verticalShift: Int(descriptor.pointee.log2_chroma_h),
                                            size: size, cropping: cropping, offset: offset) else {
             throw ConversionFailure.cropDoesNotFit(frameWidth: Int(frame.pointee.width),
                                                    frameHeight: Int(frame.pointee.height))
         }
+        // The window is rounded down to the chroma subsampling: it must still be the clip's square.
+        if cropping == .window && (crop.width != size || crop.height != size) { throw ConversionFailure.cropRoundedDown }
 
-        // crop: a view of the frame with moved plane pointers.
+        let planeCount = Int(av_pix_fmt_count_planes(AVPixelFormat(frame.pointee.format)))
+        var source = try cropView(of: frame, crop, descriptor: descriptor, planeCount: planeCount)
+        if flip && cropping == .window {
+            source = try mirroredCopy(of: source, descriptor: descriptor, planeCount: planeCount)
+        }
+        let rgb = try scale(source, width: size, height: size)
+        try Self.splitPlanes(of: rgb, side: size, mirrored: flip && cropping == .scaledSquare, into: target)
+    }
+
+    /// The `crop` filter: a view of `frame` whose plane pointers are moved to the window.
+    private func cropView(of frame: UnsafeMutablePointer<AVFrame>, _ crop: CropGeometry,
+                          descriptor: UnsafePointer<AVPixFmtDescriptor>, planeCount: Int) throws
+        -> UnsafeMutablePointer<AVFrame> {
         let view = try reusableFrame(&self.view)
         av_frame_unref(view)
         view.pointee.format = frame.pointee.format
@@ -107,8 +124,9 @@ final class FrameConverter {
         view.pointee.height = Int32(crop.height)
         view.pointee.color_range = frame.pointee.color_range
         view.pointee.colorspace = frame.pointee.colorspace
-        let planeCount = Int(av_pix_fmt_count_planes(AVPixelFormat(frame.pointee.format)))
-        let isPaletted = flags & UInt64(AV_PIX_FMT_FLAG_PAL) != 0
+        let horizontalShift = Int(descriptor.pointee.log2_chroma_w)
+        let verticalShift = Int(descriptor.pointee.log2_chroma_h)
+        let isPaletted = descriptor.pointee.flags & UInt64(AV_PIX_FMT_FLAG_PAL) != 0
         for plane in 0..<4 {
             guard let data = cffmpeg_frame_data(frame, Int32(plane)) else {
                 cffmpeg_frame_set_plane(view, Int32(plane), nil, 0)
@@ -127,41 +145,35 @@ final class FrameConverter {
             if plane >= planeCount && plane != 3 { offsetBytes = 0 }
             cffmpeg_frame_set_plane(view, Int32(plane), data + offsetBytes, linesize)
         }
+        return view
+    }
 
-        var source = view
-        if flip && cropping == .window {
-            source = try mirroredCopy(of: view, descriptor: descriptor, planeCount: planeCount)
-        }
-        let outputSide: (width: Int, height: Int)
-        switch cropping {
-        case .window: outputSide = (crop.width, crop.height)
-        case .scaledSquare: outputSide = (size, size)
-        }
-        let rgb = try scale(source, width: outputSide.width, height: outputSide.height)
-        let mirrorRGB = flip && cropping == .scaledSquare
-        let width = outputSide.width, height = outputSide.height
-        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+    /// Splits a packed RGB24 picture of `side`×`side` into `target`'s planes, perhaps mirrored
+    /// left to right (the `hflip` after scaling).
+    private static func splitPlanes(of rgb: UnsafeMutablePointer<AVFrame>, side: Int, mirrored: Bool,
+                                    into target: PlanarFrame) throws {
+        guard let base = cffmpeg_frame_data(rgb, 0) else { throw ConversionFailure.scalingFailed("no output buffer") }
         let stride = Int(cffmpeg_frame_linesize(rgb, 0))
-        guard let base = cffmpeg_frame_data(rgb, 0) else {
-            throw ConversionFailure.scalingFailed("no output buffer")
-        }
-        pixels.withUnsafeMutableBufferPointer { out in
-            guard let target = out.baseAddress else { return }
-            for row in 0..<height {
-                let line = base + row * stride
-                let destination = target + row * width * 3
-                if mirrorRGB {
-                    for column in 0..<width {
-                        let from = line + (width - 1 - column) * 3
-                        let to = destination + column * 3
-                        to[0] = from[0]; to[1] = from[1]; to[2] = from[2]
-                    }
-                } else {
-                    destination.update(from: line, count: width * 3)
+        for row in 0..<side {
+            let line = UnsafePointer(base + row * stride)
+            let start = row * side
+            let red = target.red + start, green = target.green + start, blue = target.blue + start
+            if mirrored {
+                for column in 0..<side {
+                    let pixel = line + (side - 1 - column) * 3
+                    red[column] = pixel[0]
+                    green[column] = pixel[1]
+                    blue[column] = pixel[2]
+                }
+            } else {
+                for column in 0..<side {
+                    let pixel = line + column * 3
+                    red[column] = pixel[0]
+                    green[column] = pixel[1]
+                    blue[column] = pixel[2]
                 }
             }
         }
-        return ConvertedFrame(width: width, height: height, pixels: pixels)
     }
 
     /// The frame turned upright (`transpose`, `hflip`, `vflip`) in a reused buffer; unchanged when
@@ -264,6 +276,11 @@ final class FrameConverter {
                 }
             }
         }
+        // A paletted picture's colours travel with it: the new buffer's palette is not set.
+        if descriptor.pointee.flags & UInt64(AV_PIX_FMT_FLAG_PAL) != 0,
+           let from = cffmpeg_frame_data(frame, 1), let to = cffmpeg_frame_data(target, 1) {
+            to.update(from: from, count: Int(AVPALETTE_SIZE))
+        }
         return target
     }
 
@@ -274,54 +291,8 @@ final class FrameConverter {
         let key = ScalerKey(sourceWidth: frame.pointee.width, sourceHeight: frame.pointee.height,
                             sourceFormat: frame.pointee.format, sourceRange: Int32(range.rawValue),
                             width: Int32(width), height: Int32(height))
-        if scaler == nil || scalerKey != key {
-            if let scaler { sws_freeContext(scaler) }
-            scaler = nil
-            scalerKey = nil
-            colorKey = nil
-            guard let context = sws_alloc_context() else { throw ConversionFailure.scalingFailed("out of memory") }
-            scaler = context
-            let object = UnsafeMutableRawPointer(context)
-            av_opt_set_int(object, "srcw", Int64(key.sourceWidth), 0)
-            av_opt_set_int(object, "srch", Int64(key.sourceHeight), 0)
-            av_opt_set_int(object, "src_format", Int64(key.sourceFormat), 0)
-            av_opt_set_int(object, "dstw", Int64(width), 0)
-            av_opt_set_int(object, "dsth", Int64(height), 0)
-            av_opt_set_int(object, "dst_format", Int64(AV_PIX_FMT_RGB24.rawValue), 0)
-            av_opt_set_int(object, "sws_flags", 0, 0)
-            av_opt_set_int(object, "threads", 1, 0)
-            if range != AVCOL_RANGE_UNSPECIFIED {
-                av_opt_set_int(object, "src_range", range == AVCOL_RANGE_JPEG ? 1 : 0, 0)
-            }
-            let verticalChromaPosition: Int64 = key.sourceFormat == AV_PIX_FMT_YUV420P.rawValue ? 128 : -513
-            av_opt_set_int(object, "src_h_chr_pos", -513, 0)
-            av_opt_set_int(object, "src_v_chr_pos", verticalChromaPosition, 0)
-            av_opt_set_int(object, "dst_h_chr_pos", -513, 0)
-            av_opt_set_int(object, "dst_v_chr_pos", -513, 0)
-            let status = sws_init_context(context, nil, nil)
-            guard status >= 0 else { throw ConversionFailure.scalingFailed(ffmpegErrorMessage(status)) }
-            scalerKey = key
-        }
-        guard let scaler else { throw ConversionFailure.scalingFailed("no scaler") }
-
-        // The scale filter's per-frame colour set-up (its `in_color_matrix` is "auto").
-        let colors = ColorKey(colorspace: Int32(frame.pointee.colorspace.rawValue), range: Int32(range.rawValue))
-        if colorKey != colors {
-            var inverseTable: UnsafeMutablePointer<Int32>?
-            var table: UnsafeMutablePointer<Int32>?
-            var sourceFull: Int32 = 0, destinationFull: Int32 = 0
-            var brightness: Int32 = 0, contrast: Int32 = 0, saturation: Int32 = 0
-            sws_getColorspaceDetails(scaler, &inverseTable, &sourceFull, &table, &destinationFull,
-                                     &brightness, &contrast, &saturation)
-            var colorspace = colors.colorspace
-            if colorspace < 1 || colorspace > 10 || colorspace == 8 { colorspace = Int32(AVCOL_SPC_BT470BG.rawValue) }
-            let coefficients = sws_getCoefficients(colorspace)
-            if range != AVCOL_RANGE_UNSPECIFIED { sourceFull = range == AVCOL_RANGE_JPEG ? 1 : 0 }
-            sws_setColorspaceDetails(scaler, coefficients, sourceFull, coefficients, destinationFull,
-                                     brightness, contrast, saturation)
-            colorKey = colors
-        }
-
+        let scaler = try self.scaler(for: key, range: range)
+        setColorDetails(of: scaler, for: frame)
         let output = try reusableFrame(&self.output)
         if output.pointee.width != Int32(width) || output.pointee.height != Int32(height)
             || cffmpeg_frame_data(output, 0) == nil {
@@ -348,6 +319,58 @@ final class FrameConverter {
         }
         guard status > 0 else { throw ConversionFailure.scalingFailed(ffmpegErrorMessage(status)) }
         return output
+    }
+
+    /// The cached swscale context for `key`, made anew when the key changes.
+    private func scaler(for key: ScalerKey, range: AVColorRange) throws -> OpaquePointer {
+        if let scaler, scalerKey == key { return scaler }
+        if let scaler { sws_freeContext(scaler) }
+        scaler = nil
+        scalerKey = nil
+        colorKey = nil
+        guard let context = sws_alloc_context() else { throw ConversionFailure.scalingFailed("out of memory") }
+        scaler = context
+        let object = UnsafeMutableRawPointer(context)
+        av_opt_set_int(object, "srcw", Int64(key.sourceWidth), 0)
+        av_opt_set_int(object, "srch", Int64(key.sourceHeight), 0)
+        av_opt_set_int(object, "src_format", Int64(key.sourceFormat), 0)
+        av_opt_set_int(object, "dstw", Int64(key.width), 0)
+        av_opt_set_int(object, "dsth", Int64(key.height), 0)
+        av_opt_set_int(object, "dst_format", Int64(AV_PIX_FMT_RGB24.rawValue), 0)
+        av_opt_set_int(object, "sws_flags", 0, 0)
+        av_opt_set_int(object, "threads", 1, 0)
+        if range != AVCOL_RANGE_UNSPECIFIED {
+            av_opt_set_int(object, "src_range", range == AVCOL_RANGE_JPEG ? 1 : 0, 0)
+        }
+        let verticalChromaPosition: Int64 = key.sourceFormat == AV_PIX_FMT_YUV420P.rawValue ? 128 : -513
+        av_opt_set_int(object, "src_h_chr_pos", -513, 0)
+        av_opt_set_int(object, "src_v_chr_pos", verticalChromaPosition, 0)
+        av_opt_set_int(object, "dst_h_chr_pos", -513, 0)
+        av_opt_set_int(object, "dst_v_chr_pos", -513, 0)
+        let status = sws_init_context(context, nil, nil)
+        guard status >= 0 else { throw ConversionFailure.scalingFailed(ffmpegErrorMessage(status)) }
+        scalerKey = key
+        return context
+    }
+
+    /// The scale filter's per-frame colour set-up (its `in_color_matrix` is "auto").
+    private func setColorDetails(of scaler: OpaquePointer, for frame: UnsafeMutablePointer<AVFrame>) {
+        let range = frame.pointee.color_range
+        let colors = ColorKey(colorspace: Int32(frame.pointee.colorspace.rawValue), range: Int32(range.rawValue))
+        guard colorKey != colors else { return }
+        var inverseTable: UnsafeMutablePointer<Int32>?
+        var table: UnsafeMutablePointer<Int32>?
+        var sourceFull: Int32 = 0, destinationFull: Int32 = 0
+        var brightness: Int32 = 0, contrast: Int32 = 0, saturation: Int32 = 0
+        sws_getColorspaceDetails(scaler, &inverseTable, &sourceFull, &table, &destinationFull,
+                                 &brightness, &contrast, &saturation)
+        var colorspace = colors.colorspace
+        if colorspace < 1 || colorspace > 10 || colorspace == 8 { colorspace = Int32(AVCOL_SPC_BT470BG.rawValue) }
+        let coefficients = sws_getCoefficients(colorspace)
+        if range != AVCOL_RANGE_UNSPECIFIED { sourceFull = range == AVCOL_RANGE_JPEG ? 1 : 0 }
+        sws_setColorspaceDetails(scaler, coefficients, sourceFull, coefficients, destinationFull,
+                                 brightness, contrast, saturation)
+        colorKey = colors
     }
 
     private func reusableFrame(_ slot: inout UnsafeMutablePointer<AVFrame>?) throws -> UnsafeMutablePointer<AVFrame> {
@@ -399,16 +422,11 @@ enum Orientation: Equatable {
     }
 }
 
-/// A frame converted to packed RGB.
-struct ConvertedFrame {
-    var width: Int
-    var height: Int
-    var pixels: [UInt8]
-}
-
 /// Why a frame could not be converted; the reader turns it into a `VideoError` naming the file.
 enum ConversionFailure: Error {
     case unsupportedFormat(String)
     case cropDoesNotFit(frameWidth: Int, frameHeight: Int)
+    /// The window, rounded down to the chroma subsampling, is smaller than the clip's square.
+    case cropRoundedDown
     case scalingFailed(String)
 }

@@ -18,6 +18,9 @@ public enum VideoError: Error, Equatable, CustomStringConvertible {
     case noDecodableFrame(path: String)
     /// The decoder rejected the data and produced no frame.
     case corruptData(path: String, reason: String)
+    /// The video decodes, but a clip's window holds none of its frames (`ffmpeg` gives none either):
+    /// an error where an empty clip cannot be used, as in training.
+    case emptyClip(path: String, reason: EmptyClipReason)
     /// Reading or writing the file failed at the operating-system level.
     case ioError(path: String, operation: String, reason: String)
     /// The request cannot be satisfied for this video (for example a crop larger than the frame).
@@ -32,7 +35,7 @@ public enum VideoError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .fileNotFound(let path), .emptyFile(let path), .unknownFormat(let path, _),
              .noVideoStream(let path), .unsupportedCodec(let path, _), .noDecodableFrame(let path),
-             .corruptData(let path, _), .ioError(let path, _, _), .invalidRequest(let path, _),
+             .corruptData(let path, _), .emptyClip(let path, _), .ioError(let path, _, _), .invalidRequest(let path, _),
              .encodingFailed(let path, _), .commandFailed(let path, _, _):
             return path
         }
@@ -55,6 +58,8 @@ public enum VideoError: Error, Equatable, CustomStringConvertible {
             return "cannot read video '\(path)': no frame could be decoded (zero duration or no picture data)"
         case .corruptData(let path, let reason):
             return "cannot read video '\(path)': the data is corrupt (\(reason))"
+        case .emptyClip(let path, let reason):
+            return "cannot decode a clip of '\(path)': no frame of the video is in its window: \(reason)"
         case .ioError(let path, let operation, let reason):
             return "cannot \(operation) '\(path)': \(reason)"
         case .invalidRequest(let path, let reason):

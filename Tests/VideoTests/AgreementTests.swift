@@ -27,6 +27,7 @@ struct AgreementCase: Sendable, CustomTestStringConvertible {
             ("h264-audio.mov", 4, 224), ("odd-size.webm", 4, 128), ("portrait.mp4", 4, 160),
             ("full-range-mjpeg.mkv", 3, 160), ("variable-rate.mkv", 4.4, 224),
             ("rotated-90.mp4", 3, 160), ("rotated-180.mp4", 3, 160), ("rotated-270.mov", 3, 160),
+            ("yuv422.mkv", 3, 224), ("yuv444.mkv", 3, 224), ("paletted.mkv", 3, 224), ("rgb.mkv", 3, 224),
         ]
         let rates: [Double] = [5, 10, 30, 7.5, 29.97, 5, 12.5, 24]
         let offsets: [CropOffset] = [.centered, CropOffset(horizontal: 0.13, vertical: 0.87),
@@ -68,6 +69,27 @@ struct AgreementTests {
         let difference = meanAbsoluteDifference(clip.pixels, expected.pixels)
         AgreementLog.shared.record(difference, for: testCase.testDescription)
         #expect(difference <= 1.5, "mean absolute difference \(difference)")
+    }
+
+    @Test("pixel formats with both croppings, mirrored or not",
+          arguments: ["yuv422.mkv", "yuv444.mkv", "paletted.mkv", "rgb.mkv", "h264-bt709.mkv"])
+    func pixelFormats(_ name: String) throws {
+        let ffmpeg = try TestVideos.ffmpeg()
+        let video = try TestVideos.named(name)
+        for cropping in [ClipCropping.window, .scaledSquare] {
+            for flipped in [false, true] {
+                let request = ClipRequest(startSeconds: 0.6, frameCount: 6, framesPerSecond: 5,
+                                          size: cropping == .window ? 96 : 112, cropping: cropping,
+                                          cropOffset: CropOffset(horizontal: 0.3, vertical: 0.7), flipped: flipped)
+                let expected = try ffmpeg.clip(request, of: video.url)
+                let clip = try VideoReader(url: video.url).clip(request)
+                #expect(clip.decodedFrameCount == expected.decodedFrameCount)
+                #expect(clip.decodedFrameCount == 6)
+                let difference = meanAbsoluteDifference(clip.pixels, expected.pixels)
+                AgreementLog.shared.record(difference, for: "\(name) \(cropping)" + (flipped ? " flipped" : ""))
+                #expect(difference <= 1.5, "\(cropping)\(flipped ? " flipped" : ""): mean absolute difference \(difference)")
+            }
+        }
     }
 
     @Test("the same reader decodes many clips as fresh readers do")

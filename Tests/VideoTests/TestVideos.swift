@@ -61,6 +61,17 @@ enum TestVideos {
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "4",
             "-vf", "setpts=PTS+0.37*gt(N\\,40)/TB+0.013*mod(N\\,3)/TB", "-fps_mode", "vfr",
             "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]),
+        // Pixel formats besides 4:2:0: chroma subsampled in one direction, none, a palette, RGB.
+        Recipe(name: "yuv422.mkv", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv422p"]),
+        Recipe(name: "yuv444.mkv", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3",
+            "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv444p"]),
+        Recipe(name: "paletted.mkv", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3", "-c:v", "png", "-pix_fmt", "pal8"]),
+        Recipe(name: "rgb.mkv", arguments: [
+            "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3", "-c:v", "png", "-pix_fmt", "rgb24"]),
     ]
 
     /// The `ffmpeg` command, or the reason it is missing.
