@@ -1,5 +1,6 @@
 import FoundationEssentials
 import POSIX
+import Synchronization
 import Torch
 import Video
 
@@ -84,18 +85,22 @@ public struct TrainingBatch {
     public var failures: [SampleFailure]
     /// Samples left black with no words because every attempt at them failed.
     public var blankSamples: Int
+    /// Samples whose video filled only part of the clip: black frames pad the rest, as the
+    /// reference pads clips near the end of a video.
+    public var paddedSamples: Int
 }
 
 /// The training data pipeline: each rank's share of every epoch in the order of PyTorch's
 /// DistributedSampler, cut into batches (drop_last), every sample decoded in-process by a pool of
-/// threads into batch tensors, finished batches handed out in order from a bounded queue.
+/// threads straight into its place in a batch tensor, finished batches handed out in order.
 ///
 /// Every random choice of a sample is drawn from a generator keyed by (seed, epoch, video,
 /// attempt), so a batch's contents do not depend on thread timing and any batch of any epoch can
 /// be produced again: resuming mid-epoch gives the batches an uninterrupted run would have seen.
-/// A sample whose video or captions are missing or broken is replaced by another video (chosen
-/// the same keyed way) and reported in the batch's `failures`; training never stops on bad data.
-public final class TrainingLoader: @unchecked Sendable {
+/// A sample whose video or captions are missing or broken, or whose clip holds no frame of its
+/// video, is replaced by another video (chosen the same keyed way) and reported in the batch's
+/// `failures`; training never stops on bad data.
+public final class TrainingLoader: Sendable {
     /// How clips are cut and batched.
     public let options: LoaderOptions
     /// This rank's share of every epoch.
@@ -132,66 +137,72 @@ public final class TrainingLoader: @unchecked Sendable {
     /// Batches per epoch on this rank.
     public var batchesPerEpoch: Int { order.batchCount(batchSize: options.batchSize) }
 
-    /// The batches of `epoch` from batch `first` on, produced in the background.
+    /// The batches of `epoch` from batch `first` on, produced in the background. Throws when the
+    /// first batches' memory cannot be allocated.
     public func epoch(_ epoch: Int, startingAt first: Int = 0) throws -> EpochBatches {
         let batches = try order.batches(epoch: epoch, batchSize: options.batchSize)
         guard first >= 0 && first <= batches.count else {
             throw LoaderError.invalidOptions("batch \(first) is outside epoch \(epoch)'s \(batches.count) batches")
         }
-        return EpochBatches(loader: self, epoch: epoch, batches: Array(batches.dropFirst(first)), firstNumber: first)
+        return try EpochBatches(loader: self, epoch: epoch, batches: Array(batches.dropFirst(first)), firstNumber: first)
     }
 
     // MARK: Producing one sample
-
-    struct SampleResult {
-        var video: Int
-        var pixels: [UInt8]
-        var tokens: [Int64]
-        var failures: [SampleFailure]
-        /// Whether every attempt failed and the sample is black with no words.
-        var isBlank = false
-    }
 
     /// The generator of attempt `attempt` at the sample of `video` in `epoch`.
     func generator(epoch: Int, video: Int, attempt: Int) -> SplitMix64 {
         SplitMix64(seed: options.seed, epoch: epoch, rank: attempt, sample: video)
     }
 
-    func produce(epoch: Int, video original: Int) -> SampleResult {
+    /// Opens the video file of train-list entry `video`: the one place where a sample's video is opened.
+    func openReader(video: Int) throws -> VideoReader {
+        try VideoReader(url: videoRoot.appendingPathComponent(trainList.videoPaths[video]), threadCount: 1)
+    }
+
+    /// Produces the sample of `original` in `epoch` into `slot`: its clip and its caption tokens,
+    /// from another video when it fails, black with no words when every attempt fails.
+    func produce(epoch: Int, video original: Int, into slot: SampleSlot) -> SampleOutcome {
         var failures: [SampleFailure] = []
         var video = original
-        let o = options
-        for attempt in 0...o.maximumSubstitutions {
+        for attempt in 0...options.maximumSubstitutions {
             var random = generator(epoch: epoch, video: original, attempt: attempt)
             if attempt > 0 { video = random.uniformInt(in: 0...(trainList.count - 1)) }
             do {
-                let sample = try sampler.sample(video: video, using: &random)
-                let horizontal = o.centerCrop ? 0.5 : random.uniformDouble()
-                let vertical = o.centerCrop ? 0.5 : random.uniformDouble()
-                let flipped = o.randomFlip && random.uniformDouble() > 0.5
-                let request = ClipRequest(
-                    startSeconds: Double(sample.startSeekSeconds), frameCount: o.sampling.numFrames,
-                    framesPerSecond: o.sampling.framesPerSecond, size: o.size,
-                    cropping: o.cropOnly ? .window : .scaledSquare,
-                    cropOffset: CropOffset(horizontal: horizontal, vertical: vertical), flipped: flipped,
-                    durationSeconds: sample.decodeSeconds)
-                let url = videoRoot.appendingPathComponent(trainList.videoPaths[video])
-                let clip = try VideoReader(url: url, threadCount: 1).clip(request)
-                return SampleResult(video: video, pixels: clip.pixels, tokens: sample.tokens, failures: failures)
+                let fill = try produceAttempt(video: video, random: &random, into: slot)
+                return SampleOutcome(video: video, failures: failures, isBlank: false, isPadded: fill.isPadded)
             } catch {
                 failures.append(SampleFailure(video: video, path: failurePath(video: video, error: error),
                                               reason: "\(error)"))
             }
         }
-        return blankSample(video: video, failures: failures)
+        slot.clear()
+        return SampleOutcome(video: video, failures: failures, isBlank: true, isPadded: false)
     }
 
-    /// A black clip with no words, for a sample whose every attempt failed.
-    func blankSample(video: Int, failures: [SampleFailure]) -> SampleResult {
+    /// One attempt: the caption sample, the crop offsets and the flip, in that order, from `random`;
+    /// then the clip, decoded into the slot. A clip with no frame of the video is a failure.
+    private func produceAttempt(video: Int, random: inout SplitMix64, into slot: SampleSlot) throws -> ClipFill {
         let o = options
-        return SampleResult(video: video, pixels: [UInt8](repeating: 0, count: 3 * o.sampling.numFrames * o.size * o.size),
-                            tokens: [Int64](repeating: 0, count: o.sampling.numCandidates * o.sampling.maxWords),
-                            failures: failures, isBlank: true)
+        let sample = try sampler.sample(video: video, using: &random)
+        let horizontal = o.centerCrop ? 0.5 : random.uniformDouble()
+        let vertical = o.centerCrop ? 0.5 : random.uniformDouble()
+        let flipped = o.randomFlip && random.uniformDouble() > 0.5
+        let request = ClipRequest(
+            startSeconds: Double(sample.startSeekSeconds), frameCount: o.sampling.numFrames,
+            framesPerSecond: o.sampling.framesPerSecond, size: o.size, cropping: o.cropOnly ? .window : .scaledSquare,
+            cropOffset: CropOffset(horizontal: horizontal, vertical: vertical), flipped: flipped,
+            durationSeconds: sample.decodeSeconds)
+        guard sample.tokens.count * MemoryLayout<Int64>.size == slot.tokens.count else {
+            throw LoaderError.invalidOptions("the caption sample has \(sample.tokens.count) tokens, "
+                                             + "not \(slot.tokens.count / MemoryLayout<Int64>.size)")
+        }
+        let reader = try openReader(video: video)
+        let fill = try reader.decode(request, into: slot.pixels)
+        if fill.decodedFrameCount == 0, let reason = fill.emptyReason {
+            throw VideoError.emptyClip(path: reader.url.path, reason: reason)
+        }
+        sample.tokens.withUnsafeBytes { slot.tokens.copyMemory(from: $0) }
+        return fill
     }
 
     private func failurePath(video: Int, error: Error) -> String {
@@ -203,239 +214,180 @@ public final class TrainingLoader: @unchecked Sendable {
     }
 }
 
+/// Where one sample goes: its share of the batch's video and text memory.
+struct SampleSlot {
+    /// `3 x T x S x S` bytes of the video tensor.
+    var pixels: UnsafeMutableRawBufferPointer
+    /// `K x W` int64 tokens of the text tensor.
+    var tokens: UnsafeMutableRawBufferPointer
+
+    /// A black clip with no words.
+    func clear() {
+        if let base = pixels.baseAddress { base.initializeMemory(as: UInt8.self, repeating: 0, count: pixels.count) }
+        if let base = tokens.baseAddress { base.initializeMemory(as: UInt8.self, repeating: 0, count: tokens.count) }
+    }
+}
+
+/// What became of one sample.
+struct SampleOutcome: Sendable {
+    /// The video used, after substitutions.
+    var video: Int
+    /// The attempts that failed, in order.
+    var failures: [SampleFailure]
+    /// Whether every attempt failed and the sample is black with no words.
+    var isBlank: Bool
+    /// Whether black frames pad the clip.
+    var isPadded: Bool
+}
+
+// MARK: - Batches of an epoch
+
 /// The batches of one epoch, produced by the loader's threads ahead of their use.
 ///
-/// The worker threads share the production state, not this object: when the sequence is
-/// released (a loop left early, an error thrown), the workers stop after the sample in hand and
-/// their threads end.
-public final class EpochBatches: Sequence, IteratorProtocol, @unchecked Sendable {
-    let production: EpochProduction
+/// The samples are produced by an `OrderedPrefetcher`, at most `prefetchBatches` batches ahead of
+/// the consumer, each written by its thread straight into its batch's tensors. The consumer
+/// allocates each batch's memory before the threads may start on it, outside any lock the threads
+/// share. When the sequence is released (a loop left early, an error thrown), the threads stop
+/// after the sample in hand and end.
+public final class EpochBatches: Sequence, IteratorProtocol {
+    /// What the threads share: released when the last of them has ended.
+    let context: EpochContext
+    private let samples: OrderedPrefetcher<SampleOutcome>
+    private let firstNumber: Int
+    /// Batches handed out.
+    private var taken = 0
+    private var stopped = false
+    private var failure: Error?
 
-    init(loader: TrainingLoader, epoch: Int, batches: [[Int]], firstNumber: Int) {
-        production = EpochProduction(loader: loader, epoch: epoch, batches: batches, firstNumber: firstNumber)
-        production.startWorkers()
+    init(loader: TrainingLoader, epoch: Int, batches: [[Int]], firstNumber: Int) throws {
+        let o = loader.options
+        context = EpochContext(loader: loader, epoch: epoch, batches: batches)
+        self.firstNumber = firstNumber
+        for index in 0..<Swift.min(o.prefetchBatches, batches.count) { try context.allocateBatch(index) }
+        samples = OrderedPrefetcher(count: batches.count * o.batchSize, threads: o.threads,
+                                    capacity: o.prefetchBatches * o.batchSize, name: "milnce-loader") { [context] slot in
+            try context.produceSample(slot)
+        }
     }
 
-    deinit {
-        production.stop()
-    }
+    deinit { samples.stop() }
 
     /// The number of batches this sequence yields.
-    public var count: Int { production.batches.count }
+    public var count: Int { context.batches.count }
 
     /// Seconds the consumer has waited for data.
-    public var waitingSeconds: Double { production.waitingSeconds }
+    public var waitingSeconds: Double {
+        let components = samples.waitingTime.components
+        return Double(components.seconds) + Double(components.attoseconds) * 1e-18
+    }
 
     /// Why the batches ended before the end of the epoch, when something other than `stop()`
-    /// ended them (a batch tensor could not be allocated); nil otherwise.
-    public var error: Error? { production.error }
+    /// ended them (a batch tensor could not be allocated or written); nil otherwise.
+    public var error: Error? { failure }
 
     /// Stops the workers (they finish the sample in hand) and drops prepared batches.
     public func stop() {
-        production.stop()
+        stopped = true
+        samples.stop()
     }
 
-    /// The next batch in order, waiting for the workers if needed; nil at the end of the epoch.
+    /// The next batch in order, waiting for the workers if needed; nil at the end of the epoch,
+    /// after `stop()`, or after an error (see `error`).
     public func next() -> TrainingBatch? {
-        production.next()
-    }
-
-    /// The loader threads running in this process, over all epochs' batches.
-    public static var runningWorkerCount: Int { WorkerCount.shared.value }
-}
-
-// MARK: - Production
-
-/// The number of running loader threads.
-private final class WorkerCount: @unchecked Sendable {
-    static let shared = WorkerCount()
-    private let lock = Lock()
-    private var count = 0
-
-    var value: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return count
-    }
-
-    func add(_ change: Int) {
-        lock.lock()
-        count += change
-        lock.unlock()
+        guard !stopped, failure == nil, taken < count else { return nil }
+        let batchSize = context.loader.options.batchSize
+        var outcomes: [SampleOutcome] = []
+        do {
+            // The memory of the batch the threads may reach once this one is under way.
+            let ahead = taken + context.loader.options.prefetchBatches
+            if ahead < count { try context.allocateBatch(ahead) }
+            for _ in 0..<batchSize {
+                guard let outcome = try samples.next() else { return nil }
+                outcomes.append(outcome)
+            }
+        } catch {
+            failure = error
+            samples.stop()
+            return nil
+        }
+        guard let memory = context.takeBatch(taken) else { return nil }
+        defer { taken += 1 }
+        return TrainingBatch(number: firstNumber + taken, video: memory.video, text: memory.text,
+                             videos: outcomes.map(\.video), failures: outcomes.flatMap(\.failures),
+                             blankSamples: outcomes.filter(\.isBlank).count,
+                             paddedSamples: outcomes.filter(\.isPadded).count)
     }
 }
 
-/// The state one epoch's workers and its consumer share: the slots still to produce, the
-/// batches in production, and the stop flag.
-final class EpochProduction: @unchecked Sendable {
+/// What one epoch's loader threads share: the loader, the epoch's batches and their memory.
+final class EpochContext: Sendable {
     let loader: TrainingLoader
     let epoch: Int
     let batches: [[Int]]
-    let firstNumber: Int
-    private let condition = Condition()
-    /// Slots handed to workers: the next (batch, position) to produce.
-    private var nextSlot = 0
-    /// Batches the consumer has taken.
-    private var consumed = 0
-    private var pending: [Int: PendingBatch] = [:]
-    private var stopped = false
-    private var failure: Error?
-    private var waited = 0.0
+    /// The memory of the batches allocated and not yet handed out, by index.
+    private let memory = Mutex<[Int: BatchMemory]>([:])
 
-    final class PendingBatch {
-        var video: Tensor
-        var text: Tensor
-        var remaining: Int
-        var videos: [Int]
-        /// The failures of each position, so that they are reported in sample order.
-        var failures: [[SampleFailure]]
-        var blankSamples = 0
-        init(video: Tensor, text: Tensor, count: Int) {
-            self.video = video
-            self.text = text
-            self.remaining = count
-            self.videos = Array(repeating: -1, count: count)
-            self.failures = Array(repeating: [], count: count)
-        }
-    }
-
-    init(loader: TrainingLoader, epoch: Int, batches: [[Int]], firstNumber: Int) {
+    init(loader: TrainingLoader, epoch: Int, batches: [[Int]]) {
         self.loader = loader
         self.epoch = epoch
         self.batches = batches
-        self.firstNumber = firstNumber
     }
 
-    func startWorkers() {
-        for index in 0..<loader.options.threads {
-            // The thread holds this state (not the `EpochBatches` handle) until `work` returns.
-            WorkerCount.shared.add(1)
-            startThread(named: "milnce-loader-\(index)") { [self] in
-                work()
-                WorkerCount.shared.add(-1)
-            }
+    /// Allocates batch `index`'s tensors (outside the lock) and makes them available to the threads.
+    func allocateBatch(_ index: Int) throws {
+        let batch = try BatchMemory(options: loader.options)
+        memory.withLock { $0[index] = batch }
+    }
+
+    /// Removes batch `index`'s memory, every sample of which has been written.
+    func takeBatch(_ index: Int) -> BatchMemory? {
+        memory.withLock { $0.removeValue(forKey: index) }
+    }
+
+    /// Produces sample `slot` of the epoch (batch `slot / B`, position `slot % B`) into its batch.
+    func produceSample(_ slot: Int) throws -> SampleOutcome {
+        let batchSize = loader.options.batchSize
+        let batchIndex = slot / batchSize, position = slot % batchSize
+        guard let batch = memory.withLock({ $0[batchIndex] }) else { throw LoaderError.stopped }
+        return try batch.withSlot(position) { slot in
+            loader.produce(epoch: epoch, video: batches[batchIndex][position], into: slot)
         }
     }
+}
 
-    var waitingSeconds: Double {
-        condition.lock()
-        defer { condition.unlock() }
-        return waited
+/// The tensors of one batch.
+///
+/// Unchecked `Sendable`: it wraps libtorch tensors (C handles) whose sample slices one thread each writes, read by the consumer only after the prefetcher's lock has ordered every write.
+final class BatchMemory: @unchecked Sendable {
+    /// uint8 `B x 3 x T x S x S`.
+    let video: Tensor
+    /// int64 `B x K x W`.
+    let text: Tensor
+    private let pixelsPerSample: Int
+    private let tokenBytesPerSample: Int
+
+    /// Uninitialised tensors for a batch (every sample writes all of its bytes), pinned when asked.
+    init(options o: LoaderOptions) throws {
+        video = try Tensor.empty([o.batchSize, 3, o.sampling.numFrames, o.size, o.size], dtype: .uint8,
+                                 pinned: o.pinMemory)
+        text = try Tensor.empty([o.batchSize, o.sampling.numCandidates, o.sampling.maxWords], dtype: .int64,
+                                pinned: o.pinMemory)
+        pixelsPerSample = 3 * o.sampling.numFrames * o.size * o.size
+        tokenBytesPerSample = o.sampling.numCandidates * o.sampling.maxWords * MemoryLayout<Int64>.size
     }
 
-    var error: Error? {
-        condition.lock()
-        defer { condition.unlock() }
-        return failure
-    }
-
-    func stop() {
-        condition.lock()
-        stopped = true
-        pending.removeAll()
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    private var batchSize: Int { loader.options.batchSize }
-
-    private func work() {
-        while true {
-            condition.lock()
-            while !stopped && nextSlot < batches.count * batchSize
-                && nextSlot / batchSize >= consumed + loader.options.prefetchBatches {
-                condition.wait()
-            }
-            if stopped || nextSlot >= batches.count * batchSize {
-                condition.unlock()
-                return
-            }
-            let slot = nextSlot
-            nextSlot += 1
-            let batchIndex = slot / batchSize
-            let position = slot % batchSize
-            let pendingBatch: PendingBatch
-            if let existing = pending[batchIndex] {
-                pendingBatch = existing
-            } else {
-                do {
-                    pendingBatch = try makeBatch()
-                } catch {
-                    // Nothing can be produced without batch memory: end the epoch and say why.
-                    failure = error
-                    stopped = true
-                    condition.broadcast()
-                    condition.unlock()
-                    return
+    /// Gives `body` sample `position`'s share of the memory.
+    func withSlot<R>(_ position: Int, _ body: (SampleSlot) throws -> R) throws -> R {
+        try video.withUnsafeMutableBytes { pixels in
+            try text.withUnsafeMutableBytes { tokens in
+                let pixelRange = (position * pixelsPerSample)..<((position + 1) * pixelsPerSample)
+                let tokenRange = (position * tokenBytesPerSample)..<((position + 1) * tokenBytesPerSample)
+                guard pixelRange.upperBound <= pixels.count, tokenRange.upperBound <= tokens.count else {
+                    throw LoaderError.invalidOptions("sample \(position) lies outside its batch's tensors")
                 }
-                pending[batchIndex] = pendingBatch
+                return try body(SampleSlot(pixels: UnsafeMutableRawBufferPointer(rebasing: pixels[pixelRange]),
+                                           tokens: UnsafeMutableRawBufferPointer(rebasing: tokens[tokenRange])))
             }
-            condition.unlock()
-
-            var result = loader.produce(epoch: epoch, video: batches[batchIndex][position])
-            if !write(result, into: pendingBatch, at: position) {
-                result = loader.blankSample(video: result.video, failures: result.failures)
-                _ = write(result, into: pendingBatch, at: position)
-            }
-
-            condition.lock()
-            pendingBatch.videos[position] = result.video
-            pendingBatch.failures[position] = result.failures
-            if result.isBlank { pendingBatch.blankSamples += 1 }
-            pendingBatch.remaining -= 1
-            if pendingBatch.remaining == 0 { condition.broadcast() }
-            condition.unlock()
         }
-    }
-
-    private func makeBatch() throws -> PendingBatch {
-        let o = loader.options
-        let video = try Tensor.empty([batchSize, 3, o.sampling.numFrames, o.size, o.size], dtype: .uint8, pinned: o.pinMemory)
-        let text = try Tensor.empty([batchSize, o.sampling.numCandidates, o.sampling.maxWords], dtype: .int64, pinned: o.pinMemory)
-        return PendingBatch(video: video, text: text, count: batchSize)
-    }
-
-    /// Copies a sample into its place in the batch; false when its sizes do not match the batch's.
-    private func write(_ result: TrainingLoader.SampleResult, into batch: PendingBatch, at position: Int) -> Bool {
-        let o = loader.options
-        guard result.pixels.count == 3 * o.sampling.numFrames * o.size * o.size,
-              result.tokens.count == o.sampling.numCandidates * o.sampling.maxWords else { return false }
-        let wroteVideo = (try? batch.video.withUnsafeMutableBytes { bytes in
-            result.pixels.withUnsafeBytes { source in
-                let stride = source.count
-                guard let target = bytes.baseAddress, let from = source.baseAddress,
-                      (position + 1) * stride <= bytes.count else { return false }
-                target.advanced(by: position * stride).copyMemory(from: from, byteCount: stride)
-                return true
-            }
-        }) ?? false
-        let wroteText = (try? batch.text.withUnsafeMutableBytes { bytes in
-            result.tokens.withUnsafeBytes { source in
-                let stride = source.count
-                guard (position + 1) * stride <= bytes.count else { return false }
-                guard stride > 0 else { return true }
-                guard let target = bytes.baseAddress, let from = source.baseAddress else { return false }
-                target.advanced(by: position * stride).copyMemory(from: from, byteCount: stride)
-                return true
-            }
-        }) ?? false
-        return wroteVideo && wroteText
-    }
-
-    func next() -> TrainingBatch? {
-        let start = monotonicSeconds()
-        condition.lock()
-        defer { condition.unlock() }
-        guard consumed < batches.count else { return nil }
-        while !stopped && (pending[consumed]?.remaining ?? 1) > 0 {
-            condition.wait()
-        }
-        guard !stopped, let ready = pending.removeValue(forKey: consumed) else { return nil }
-        let number = firstNumber + consumed
-        consumed += 1
-        condition.broadcast()
-        waited += monotonicSeconds() - start
-        return TrainingBatch(number: number, video: ready.video, text: ready.text, videos: ready.videos,
-                             failures: ready.failures.flatMap { $0 }, blankSamples: ready.blankSamples)
     }
 }

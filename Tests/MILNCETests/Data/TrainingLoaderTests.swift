@@ -129,7 +129,7 @@ final class LoaderDataset: @unchecked Sendable {
     /// The green value of second `second`.
     static func green(ofSecond second: Int) -> Int { 20 * second }
 
-    private static func writeVideo(number: Int, to url: URL) throws {
+    static func writeVideo(number: Int, to url: URL) throws {
         let writer = try VideoWriter(url: url, width: width, height: height, framesPerSecond: framesPerSecond,
                                      codec: number % 3 == 2 ? .mpeg4 : .h264, keyframeInterval: 25)
         for frame in 0..<(seconds * Int(framesPerSecond)) {
@@ -149,7 +149,7 @@ final class LoaderDataset: @unchecked Sendable {
     }
 
     /// Three captions of dictionary words (and one unknown word).
-    private static func captionText(seed: Int) -> String {
+    static func captionText(seed: Int) -> String {
         var lines = ["start,end,text"]
         let spans = [(0.0, 3.0), (4.0, 6.0), (7.0, 9.0)]
         for (row, span) in spans.enumerated() {
@@ -219,7 +219,8 @@ func collect(_ loader: TrainingLoader, epoch: Int, startingAt first: Int = 0) th
 
 /// One sample decoded directly, by the loader's documented rule: attempt `a` draws from
 /// `SplitMix64(seed:epoch:rank: a, sample: video)`, attempts after the first first pick another
-/// video uniformly, then the caption sample, the crop offsets and the flip, in that order.
+/// video uniformly, then the caption sample, the crop offsets and the flip, in that order; an
+/// attempt fails when the video or captions fail, or when the clip holds no frame of the video.
 struct DirectSample {
     var video: Int
     var pixels: [UInt8]
@@ -245,6 +246,11 @@ struct DirectSample {
                                           cropOffset: CropOffset(horizontal: horizontal, vertical: vertical),
                                           flipped: flipped, durationSeconds: sample.decodeSeconds)
                 let clip = try VideoReader(url: videoRoot.appendingPathComponent(list.videoPaths[video])).clip(request)
+                // A clip with no frame of its video is a failure too.
+                guard clip.decodedFrameCount > 0 else {
+                    failed.append(video)
+                    continue
+                }
                 self.video = video
                 pixels = clip.pixels
                 tokens = sample.tokens
@@ -476,22 +482,18 @@ func channelMean(_ pixels: [UInt8], options o: LoaderOptions, position: Int, cha
         var options = LoaderDataset.options(batchSize: 1, threads: 4)
         options.prefetchBatches = 1
         let loader = try dataset.loader(options, list: dataset.goodList, index: dataset.goodIndex)
-        let before = EpochBatches.runningWorkerCount
-
-        weak var production: EpochProduction?
+        weak var context: EpochContext?
         do {
             let batches = try loader.epoch(0)
-            production = batches.production
-            #expect(EpochBatches.runningWorkerCount >= before + 1)
+            context = batches.context
             #expect(batches.next() != nil)
             // The workers now wait for room in the queue; the loop is left early.
         }
         let deadline = monotonicSeconds() + 20
-        while production != nil && monotonicSeconds() < deadline { usleep(10_000) }
-        // Each thread holds the production until its body has returned, so this also says that
-        // the epoch's threads have ended. (The global thread count is not compared with `before`:
-        // loaders of tests running in parallel start and end threads meanwhile.)
-        #expect(production == nil, "the workers still hold the epoch's state")
+        while context != nil && monotonicSeconds() < deadline { usleep(10_000) }
+        // Each thread holds the epoch's context (through the work it was given) until it has
+        // returned, so this also says that the epoch's threads have ended.
+        #expect(context == nil, "the workers still hold the epoch's state")
 
         // `stop()` ends the sequence at once.
         let batches = try loader.epoch(1)
@@ -499,6 +501,100 @@ func channelMean(_ pixels: [UInt8], options o: LoaderOptions, position: Int, cha
         batches.stop()
         #expect(batches.next() == nil)
         #expect(batches.error == nil)
+    }
+
+    @Test func clipsWithoutFramesAreSubstitutedWithTheirReasonAndPaddedClipsAreCounted() throws {
+        let dataset = try LoaderDataset.get()
+        let folder = try TestEnvironment.temporaryDirectory("loader-empty-clips")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let videoRoot = folder.appendingPathComponent("videos")
+        let captionRoot = folder.appendingPathComponent("captions")
+        try FileManager.default.createDirectory(at: videoRoot, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: captionRoot, withIntermediateDirectories: true)
+        func captions(_ id: String, _ text: String) throws {
+            try text.write(to: captionRoot.appendingPathComponent("\(id).csv"), atomically: false, encoding: .utf8)
+        }
+        for video in 0..<2 {
+            try LoaderDataset.writeVideo(number: video, to: videoRoot.appendingPathComponent("v\(video).mp4"))
+            try captions("v\(video)", LoaderDataset.captionText(seed: video))
+        }
+        // 2.5 s at 10 fps: a clip of 4 frames at 2 fps seeking to 1 s or later gets fewer than 4 of them
+        // and black padding (the reference's seeks reach past a short video's end).
+        // One frame: less than one frame period at 2 fps, no frame at all.
+        for (name, frames) in [("short", 25), ("oneframe", 1)] {
+            let writer = try VideoWriter(url: videoRoot.appendingPathComponent("\(name).mp4"), width: 96, height: 64,
+                                         framesPerSecond: 10, codec: .h264)
+            for _ in 0..<frames { try writer.append(rgb: [UInt8](repeating: 90, count: 96 * 64 * 3)) }
+            try writer.finish()
+            try captions(name, "start,end,text\n0,1,cut the onion\n")
+        }
+        // Its index at the front, cut to its first 40 %: the caption lies in the missing part.
+        let whole = folder.appendingPathComponent("whole.mp4")
+        guard let ffmpeg = try? FFmpegCommand() else {
+            throw TestSupportError("this test makes a video with the ffmpeg command: install it (apt-get install ffmpeg, "
+                                   + "or make setup)")
+        }
+        let encoded = try runProcess(ffmpeg.executable, ["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+                                                         "testsrc2=size=96x64:rate=10", "-t", "12", "-c:v", "libx264",
+                                                         "-g", "10", "-movflags", "+faststart", whole.path])
+        #expect(encoded.status == 0, "\(encoded.standardError)")
+        let bytes = try Data(contentsOf: whole)
+        try bytes.prefix(bytes.count * 2 / 5).write(to: videoRoot.appendingPathComponent("cutshort.mp4"))
+        try captions("cutshort", "start,end,text\n9,11,fry the egg\n")
+
+        let list = TrainList(videoPaths: ["v0.mp4", "v1.mp4", "short.mp4", "oneframe.mp4", "cutshort.mp4"])
+        let indexPath = folder.appendingPathComponent("captions.index").path
+        try CaptionIndex.build(trainList: list, captionRoot: captionRoot.path, to: indexPath, workers: 1)
+        let index = try CaptionIndex(contentsOf: indexPath, verification: .full, expecting: list)
+        let options = LoaderDataset.options(batchSize: 5, threads: 2)
+        let loader = try TrainingLoader(trainList: list, sampler: try dataset.sampler(options, index: index),
+                                        videoRoot: videoRoot, order: try DistributedOrder(datasetCount: 5, seed: 3),
+                                        options: options)
+        var paddedInAll = 0
+        var failures: [SampleFailure] = []
+        for epoch in 0..<6 {
+            let batches = try loader.epoch(epoch)
+            let batch = try #require(batches.next())
+            #expect(batches.error == nil)
+            failures += batch.failures
+            // The clips without frames were replaced by others.
+            #expect(!batch.videos.contains(3) && !batch.videos.contains(4), "epoch \(epoch): \(batch.videos)")
+            #expect(batch.blankSamples == 0)
+            // Padded clips are kept and counted: their frames from the video are grey (90), the
+            // padding after them black.
+            let pixels = try batch.video.toArray(of: UInt8.self)
+            let sampleBytes = 3 * 4 * 32 * 32, planeBytes = 32 * 32
+            func isBlack(_ position: Int, frame: Int) -> Bool {
+                (0..<3).allSatisfy { channel in
+                    let start = position * sampleBytes + (channel * 4 + frame) * planeBytes
+                    return pixels[start..<(start + planeBytes)].allSatisfy { $0 == 0 }
+                }
+            }
+            var padded = 0
+            for (position, video) in batch.videos.enumerated() {
+                let blackFrames = (0..<4).filter { isBlack(position, frame: $0) }
+                #expect(!isBlack(position, frame: 0), "video \(video): its first frame comes from the video")
+                if !blackFrames.isEmpty {
+                    padded += 1
+                    #expect(video == 2, "only the short video's clips are padded")
+                    #expect(blackFrames == Array(blackFrames.first!..<4), "the padding is at the end")
+                }
+            }
+            #expect(batch.paddedSamples == padded, "epoch \(epoch)")
+            paddedInAll += padded
+        }
+        #expect(paddedInAll > 0, "some seeks into the short video leave it padded")
+        // Each failure says what is wrong with its file, in words.
+        let oneFrame = failures.filter { $0.path.hasSuffix("/oneframe.mp4") }
+        let cutShort = failures.filter { $0.path.hasSuffix("/cutshort.mp4") }
+        #expect(!oneFrame.isEmpty && !cutShort.isEmpty, "\(failures)")
+        for failure in oneFrame {
+            #expect(failure.reason.contains("too short") || failure.reason.contains("after the video's last frame at 0 s"),
+                    "\(failure)")
+        }
+        #expect(oneFrame.contains { $0.reason.contains("too short") }, "a seek to 0 s meets the one frame")
+        #expect(cutShort.allSatisfy { $0.reason.contains("cut short") }, "\(cutShort)")
+        #expect(!failures.contains { $0.reason.contains("window starts at or after") })
     }
 
     @Test func inconsistentInputsAreRejected() throws {
