@@ -2,7 +2,6 @@
 // the reference's one `ffmpeg` process per clip, the training loader's throughput, and its
 // resident memory over many clips.
 
-import Dispatch
 import FoundationEssentials
 import Glibc
 import POSIX
@@ -162,21 +161,19 @@ public enum LoaderBenchmark {
         case .inProcess: command = nil
         case .ffmpegProcess: command = try ffmpeg ?? FFmpegCommand()
         }
-        let frames = Counter()
         let startTime = ProcessorTime.now
         let start = monotonicSeconds()
-        try runInParallel(count: jobs.count, threads: threads) { number in
+        // Each output is a clip's count of decoded frames; the first failure ends the run.
+        let clips = OrderedPrefetcher(count: jobs.count, threads: threads, capacity: 2 * max(threads, 1),
+                                      name: "milnce-bench") { number -> Int in
             let job = jobs[number]
-            let clip: Clip
-            if let command {
-                clip = try command.clip(job.request, of: job.video)
-            } else {
-                clip = try VideoReader(url: job.video, threadCount: 1).clip(job.request)
-            }
-            frames.add(clip.decodedFrameCount)
+            if let command { return try command.clip(job.request, of: job.video).decodedFrameCount }
+            return try VideoReader(url: job.video, threadCount: 1).clip(job.request).decodedFrameCount
         }
+        var frames = 0
+        while let decoded = try clips.next() { frames += decoded }
         let wall = monotonicSeconds() - start
-        return DecodingThroughput(method: method, threads: threads, clips: jobs.count, decodedFrames: frames.value,
+        return DecodingThroughput(method: method, threads: threads, clips: jobs.count, decodedFrames: frames,
                                   wallSeconds: wall, processorTime: ProcessorTime.now.since(startTime))
     }
 
@@ -189,28 +186,6 @@ public enum LoaderBenchmark {
             if ours == theirs { identical += 1 }
         }
         return (identical, jobs.count)
-    }
-
-    /// Calls `body` for each number in `0..<count` from `threads` threads; throws the first error
-    /// (the other threads stop taking work).
-    static func runInParallel(count: Int, threads: Int, _ body: @escaping @Sendable (Int) throws -> Void) throws {
-        let queue = WorkQueue(count: count)
-        let group = DispatchGroup()
-        for index in 0..<max(1, min(threads, max(count, 1))) {
-            group.enter()
-            startThread(named: "milnce-bench-\(index)") {
-                defer { group.leave() }
-                while let number = queue.take() {
-                    do {
-                        try body(number)
-                    } catch {
-                        queue.fail(error)
-                    }
-                }
-            }
-        }
-        group.wait()
-        if let error = queue.error { throw error }
     }
 }
 
@@ -463,55 +438,5 @@ extension LoaderBenchmark {
             epochEnded(batches)
             epoch += 1
         }
-    }
-}
-
-// MARK: - Helpers
-
-/// A count shared by threads.
-private final class Counter: @unchecked Sendable {
-    private let lock = Lock()
-    private var total = 0
-
-    func add(_ amount: Int) {
-        lock.lock()
-        total += amount
-        lock.unlock()
-    }
-
-    var value: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return total
-    }
-}
-
-/// Numbers handed out to threads, and the first error.
-private final class WorkQueue: @unchecked Sendable {
-    private let lock = Lock()
-    private let count: Int
-    private var next = 0
-    private var firstError: Error?
-
-    init(count: Int) { self.count = count }
-
-    func take() -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        guard firstError == nil, next < count else { return nil }
-        next += 1
-        return next - 1
-    }
-
-    func fail(_ error: Error) {
-        lock.lock()
-        if firstError == nil { firstError = error }
-        lock.unlock()
-    }
-
-    var error: Error? {
-        lock.lock()
-        defer { lock.unlock() }
-        return firstError
     }
 }

@@ -4,6 +4,7 @@
 // decoded are recorded as failures and left out.
 
 import FoundationEssentials
+import POSIX
 import Torch
 import Video
 
@@ -93,17 +94,18 @@ struct WindowedVideoRun {
     /// Decodes `count` items with `decode` (on the reader threads), runs the network, and
     /// collects the outputs. `describe` gives the failure record of an item, less its reason.
     func run(count: Int, progress: ProgressDisplay?,
-             decode: @escaping (Int) throws -> DecodedWindows,
+             decode: @escaping @Sendable (Int) throws -> DecodedWindows,
              describe: @escaping (Int) -> EvaluationFailure) throws -> WindowedVideoResult {
         try options.validate()
         let clips = options.clips
         let dimension = output.dimension(of: network)
-        let prefetch = OrderedPrefetch<Result<DecodedWindows, Error>>(
-            count: count, threadCount: options.readerThreads, capacity: options.queueCapacity,
-            produce: { index in Result { try decode(index) } })
+        // An item that fails to decode is a result too: it is counted and the others go on.
+        let prefetch = OrderedPrefetcher<Result<DecodedWindows, any Error>>(
+            count: count, threads: options.readerThreads, capacity: options.queueCapacity,
+            name: "milnce-eval-reader") { index in Result { try decode(index) } }
         defer {
             prefetch.stop()
-            prefetch.waitForWorkers()
+            prefetch.waitForThreads()
         }
 
         var items: [Int] = []
@@ -125,7 +127,7 @@ struct WindowedVideoRun {
         try withEvaluationMode(network) {
             try withoutGrad {
                 for index in 0..<count {
-                    guard let result = prefetch.next() else { break }
+                    guard let result = try prefetch.next() else { break }
                     switch result {
                     case .success(let windows):
                         if windows.pixels.count == clips.windowCount * clips.windowByteCount {

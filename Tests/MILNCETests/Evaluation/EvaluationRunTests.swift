@@ -287,43 +287,4 @@ struct EvaluationRunTests {
         let embedder = SentenceEmbedder(network: model.text, tokenizer: Tokenizer(words: ["a", "b", "c"]), device: .cpu)
         #expect(throws: EvaluationError.self) { try embedder.embed(["a b c"]) }
     }
-
-    // MARK: Prefetch
-
-    @Test("decoding threads deliver in order and never run more than the queue's capacity ahead")
-    func orderedPrefetch() throws {
-        final class Counter: @unchecked Sendable {
-            let lock = NSLock()
-            var consumed = 0
-            var violations = 0
-        }
-        let counter = Counter()
-        let capacity = 3
-        let prefetch = OrderedPrefetch<Int>(count: 40, threadCount: 4, capacity: capacity) { index in
-            counter.lock.lock()
-            // One item of slack: the consumer counts an item just after taking it.
-            if index >= counter.consumed + capacity + 1 { counter.violations += 1 }
-            counter.lock.unlock()
-            usleep(UInt32((index * 7919) % 5) * 300)
-            return index * 2
-        }
-        var received: [Int] = []
-        while let value = prefetch.next() {
-            received.append(value)
-            counter.lock.lock()
-            counter.consumed += 1
-            counter.lock.unlock()
-        }
-        prefetch.stop()
-        prefetch.waitForWorkers()
-        #expect(received == (0..<40).map { $0 * 2 })
-        #expect(counter.violations == 0)
-
-        // Stopping early releases the waiting workers.
-        let early = OrderedPrefetch<Int>(count: 1000, threadCount: 3, capacity: 2) { $0 }
-        #expect(early.next() == 0)
-        early.stop()
-        early.waitForWorkers()
-        #expect(early.next() == nil)
-    }
 }
