@@ -251,6 +251,38 @@ struct EvalCommandTests {
         #expect(written.result.meanAccuracy == mean)
     }
 
+    // MARK: Retrieval
+
+    @Test("retrieval refuses embeddings with NaN or infinite rows and names them")
+    func retrievalWithNonFiniteRows() throws {
+        let scratch = try TestEnvironment.temporaryDirectory("retrieval-nan")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let text = scratch.appendingPathComponent("t.npy")
+        let video = scratch.appendingPathComponent("v.npy")
+        // Five queries; rows 1 and 3 of the text hold a NaN and an infinity.
+        var textValues: [Float] = (0..<10).map { Float($0 % 3) + 0.5 }
+        textValues[2] = .nan
+        textValues[7] = .infinity
+        try EmbeddingFiles.writeMatrix(textValues, rows: 5, columns: 2, to: text)
+        try EmbeddingFiles.writeMatrix((0..<12).map { Float($0) }, rows: 6, columns: 2, to: video)
+        #expect {
+            try RetrievalCommand.parse(["--text", text.path, "--video", video.path]).run()
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains(text.path) && message.contains("2 of the 5 rows") && message.contains("rows 1, 3")
+        }
+        // A NaN video row is named too.
+        var videoValues: [Float] = (0..<12).map { Float($0) }
+        videoValues[9] = .nan
+        try EmbeddingFiles.writeMatrix((0..<10).map { Float($0) }, rows: 5, columns: 2, to: text)
+        try EmbeddingFiles.writeMatrix(videoValues, rows: 6, columns: 2, to: video)
+        #expect {
+            try RetrievalCommand.parse(["--text", text.path, "--video", video.path]).run()
+        } throws: { error in
+            "\(error)".contains(video.path) && "\(error)".contains("row 4,")
+        }
+    }
+
     // MARK: Errors
 
     @Test("missing inputs are refused with the path and what to pass")
