@@ -282,7 +282,9 @@ struct EvalHMDB: ParsableCommand {
     func run() throws {
         let started = Date()
         let csv = try inputs.csvURL(defaultName: "hmdb51.csv")
-        let videos = try HMDBDataset.videos(csv: csv, videoRoot: try inputs.videoRootURL())
+        let dataset = try HMDBDataset.rows(csv: csv, videoRoot: try inputs.videoRootURL())
+        if let skipped = dataset.skippedRowsDescription { FileOutput.standardError.print(skipped + "\n") }
+        let videos = dataset.videos
         guard !videos.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
         let device = try self.device.resolve()
         let network = try EvaluationModelFiles.videoNetwork(checkpoint: inputs.checkpointURL, device: device)
@@ -301,7 +303,7 @@ struct EvalHMDB: ParsableCommand {
 
         let result = try features.linearEvaluation(classNames: HMDBDataset.classNames(of: videos))
         let report = HMDBReport(checkpoint: inputs.checkpoint, csv: csv.path, videoRoot: inputs.videoRoot,
-                                result: result, all: videos, features: features,
+                                result: result, all: videos, skippedRows: dataset.skippedRows, features: features,
                                 settings: EvaluationReportSettings(options: options, device: "\(device)"),
                                 seconds: Date().timeIntervalSince(started))
         if let output = inputs.output { try EvaluationReportWriter.write(report, to: URL(fileURLWithPath: output)) }

@@ -193,6 +193,8 @@ public struct HMDBReport: Codable {
     public var emptyWindows: Int
     /// Every video left out, with its path and the reason.
     public var failures: [EvaluationFailure]
+    /// The CSV rows left out because their label lacks the `_test` suffix.
+    public var skippedRows: [HMDBSkippedRow]
     /// The settings (`fps` is not used: HMDB-51 is read at its native frame rate).
     public var settings: EvaluationReportSettings
     /// The reference's published numbers (percentages).
@@ -202,7 +204,8 @@ public struct HMDBReport: Codable {
 
     /// A report of an evaluation.
     public init(checkpoint: String, csv: String, videoRoot: String, result: LinearEvaluationResult,
-                all: [HMDBVideo], features: HMDBFeatures, settings: EvaluationReportSettings, seconds: Double) {
+                all: [HMDBVideo], skippedRows: [HMDBSkippedRow] = [], features: HMDBFeatures,
+                settings: EvaluationReportSettings, seconds: Double) {
         benchmark = "HMDB-51"
         self.checkpoint = checkpoint
         self.csv = csv
@@ -214,6 +217,7 @@ public struct HMDBReport: Codable {
         failed = features.failures.count
         emptyWindows = features.emptyWindowCount
         failures = features.failures
+        self.skippedRows = skippedRows
         self.settings = settings
         reference = PublishedResults.hmdb51
         self.seconds = seconds
@@ -221,7 +225,8 @@ public struct HMDBReport: Codable {
 
     private enum CodingKeys: String, CodingKey {
         case benchmark, checkpoint, csv, videoRoot = "video_root", result, splitCounts = "split_counts", videos
-        case evaluated, failed, emptyWindows = "empty_windows", failures, settings, reference, seconds
+        case evaluated, failed, emptyWindows = "empty_windows", failures, skippedRows = "skipped_rows", settings
+        case reference, seconds
     }
 }
 
