@@ -106,11 +106,13 @@ struct EmbedSentences: ParsableCommand {
         let sentences = try EmbeddingInputs.sentences(in: URL(fileURLWithPath: input))
         let checkpointURL = URL(fileURLWithPath: checkpoint)
         let device = try self.device.resolve()
-        let model = try EvaluationModelFiles.model(checkpoint: checkpointURL, wordVectors: text.wordVectorsURL,
-                                                   device: device)
+        let loaded = try ModelCheckpoint.load(from: checkpointURL)
         let (tokenizer, dictionary) = try EvaluationModelFiles.tokenizer(
             explicit: text.dictionaryURL, checkpoint: checkpointURL, wordVectors: text.wordVectorsURL,
             lowercased: text.lowercase)
+        let model = try EvaluationModelFiles.model(loaded, from: checkpointURL, wordVectors: text.wordVectorsURL,
+                                                   dictionary: dictionary, wordCount: tokenizer.dictionarySize,
+                                                   device: device)
         let embedder = SentenceEmbedder(network: model.text, tokenizer: tokenizer, device: device, maxWords: text.maxWords)
         let embeddings = try embedder.embed(sentences)
         let matrix = URL(fileURLWithPath: output)

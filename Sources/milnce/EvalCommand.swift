@@ -157,11 +157,13 @@ extension RetrievalEvaluationCommand {
         let items = try benchmark.items(csv: csv, videoRoot: try inputs.videoRootURL())
         guard !items.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
         let device = try self.device.resolve()
-        let model = try EvaluationModelFiles.model(checkpoint: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
-                                                   device: device)
+        let checkpoint = try ModelCheckpoint.load(from: inputs.checkpointURL)
         let (tokenizer, dictionary) = try EvaluationModelFiles.tokenizer(
             explicit: text.dictionaryURL, checkpoint: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
             lowercased: text.lowercase)
+        let model = try EvaluationModelFiles.model(checkpoint, from: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
+                                                   dictionary: dictionary, wordCount: tokenizer.dictionarySize,
+                                                   device: device)
         let options = windows.runOptions(maxWords: text.maxWords)
         print("\(benchmark.displayName): \(items.count) clips from \(csv.path), \(options.clips.windowCount) windows of "
               + "\(options.clips.frameCount) frames at \(options.clips.size)x\(options.clips.size), device \(device)")

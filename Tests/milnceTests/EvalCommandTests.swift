@@ -4,6 +4,7 @@ import MILNCE
 import Testing
 import TestSupport
 import Torch
+import TorchFiles
 
 /// The reference's `eval_hmdb.py` protocol on exported features: `LinearSVC(C=100)` on every
 /// training window of a split, decision values summed over a test video's windows, argmax, top-1.
@@ -280,6 +281,37 @@ struct EvalCommandTests {
             try RetrievalCommand.parse(["--text", text.path, "--video", video.path]).run()
         } throws: { error in
             "\(error)".contains(video.path) && "\(error)".contains("row 4,")
+        }
+    }
+
+    // MARK: Word files
+
+    @Test("embed sentences and eval refuse a dictionary that does not fit the model's word embedding")
+    func dictionaryMustFitTheEmbedding() throws {
+        let scratch = try TestEnvironment.temporaryDirectory("eval-dictionary")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let words = ["cut", "the", "onion", "fry", "it"]
+        let checkpoint = scratch.appendingPathComponent("model/model.pth")
+        try CommandFixtures.writeCheckpoint(words: words, to: checkpoint)  // 6 x 16 word embedding
+        let sentences = scratch.appendingPathComponent("sentences.txt")
+        try Data("fry it\ncut the onion\n".utf8).write(to: sentences)
+        let dictionary = checkpoint.deletingLastPathComponent().appendingPathComponent("dict.npy")
+        let output = scratch.appendingPathComponent("t.npy")
+        let arguments = [sentences.path, "--output", output.path, "--pretrain_cnn_path", checkpoint.path, "--device", "cpu"]
+        // The right dictionary embeds.
+        try EmbedSentences.parse(arguments).run()
+        #expect(FileManager.default.fileExists(atPath: output.path))
+        try FileManager.default.removeItem(at: output)
+
+        for (count, problem) in [(7, WordFilesError.Problem.tooFewRows), (3, .tooManyRows)] {
+            try NumPyFile.save(.strings((0..<count).map { "w\($0)" }, shape: [count]), to: dictionary)
+            #expect {
+                try EmbedSentences.parse(arguments).run()
+            } throws: { error in
+                (error as? WordFilesError)?.problem == problem && "\(error)".contains(checkpoint.path)
+                    && "\(error)".contains(dictionary.path) && "\(error)".contains("6 x 16")
+            }
+            #expect(!FileManager.default.fileExists(atPath: output.path))
         }
     }
 
