@@ -135,6 +135,7 @@ public struct TrainingConfiguration: Sendable {
         if warmupSteps < 0 { problems.append("--warmup_steps must not be negative") }
         if !(learningRate > 0) { problems.append("--lr must be positive") }
         if !(fps > 0) { problems.append("--fps must be positive") }
+        if !(minTime >= 0) { problems.append("--min_time must not be negative, got \(minTime)") }
         if saveEverySteps < 0 { problems.append("--save_every_steps must not be negative") }
         if !problems.isEmpty {
             throw TrainingError.invalidConfiguration("cannot start training:\n  " + problems.joined(separator: "\n  "))
