@@ -234,30 +234,11 @@ public final class Trainer {
     func openCaptionIndex(trainList: TrainList, group: ProcessGroup?) throws -> CaptionIndex {
         let c = configuration
         let path = c.captionIndexPath ?? c.checkpointFolder.appendingPathComponent("captions.index").path
-        let usable = { () -> CaptionIndex? in
-            guard let index = try? CaptionIndex(contentsOf: path, expecting: trainList),
-                  index.captionRoot == c.captionRoot else { return nil }
-            return index
-        }
-        if world.rank == 0, usable() == nil {
-            log.info("building the caption index \(path) from \(trainList.count) videos' captions in \(c.captionRoot)")
-            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(),
-                                                    withIntermediateDirectories: true)
-            let progress = ProgressDisplay("caption index", total: trainList.count)
-            let summary = try CaptionIndex.build(trainList: trainList, captionRoot: c.captionRoot, to: path) {
-                progress.update($0.videosDone)
-            }
-            progress.finish()
-            log.info("caption index: \(summary)")
-        }
+        let built = world.rank == 0
+            ? try CaptionIndex.openOrBuild(at: path, trainList: trainList, captionRoot: c.captionRoot) { log.info($0) }
+            : nil
         try group?.barrier()
-        let index = try CaptionIndex(contentsOf: path, expecting: trainList)
-        let failures = index.failures
-        if !failures.isEmpty {
-            log.info("\(failures.count) of \(index.videoCount) videos have unusable captions; they are replaced when drawn"
-                     + " (first: \(failures.prefix(3).map { "\($0)" }.joined(separator: "; ")))")
-        }
-        return index
+        return try built ?? CaptionIndex(contentsOf: path, expecting: trainList)
     }
 
     // MARK: The run
