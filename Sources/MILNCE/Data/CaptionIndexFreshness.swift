@@ -27,12 +27,10 @@ public enum CaptionFileStamp {
         guard stat(path, &status) == 0 else {
             return errno == ENOENT || errno == ENOTDIR ? absent : unknown
         }
-        var checksum = StreamingChecksum()
-        for value in [Int64(status.st_size), Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec),
-                      Int64(status.st_ctim.tv_sec), Int64(status.st_ctim.tv_nsec), Int64(bitPattern: UInt64(status.st_ino))] {
-            withUnsafeBytes(of: value.littleEndian) { checksum.update($0) }
-        }
-        return max(2, checksum.finalize())
+        let fields = (Int64(status.st_size).littleEndian, Int64(status.st_mtim.tv_sec).littleEndian,
+                      Int64(status.st_mtim.tv_nsec).littleEndian, Int64(status.st_ctim.tv_sec).littleEndian,
+                      Int64(status.st_ctim.tv_nsec).littleEndian, UInt64(status.st_ino).littleEndian)
+        return max(2, withUnsafeBytes(of: fields) { StreamingChecksum.of($0) })
     }
 
     /// The stamps of every video's caption file, taken by `threads` threads at once (a network
