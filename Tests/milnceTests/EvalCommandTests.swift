@@ -87,6 +87,7 @@ struct EvalCommandTests {
         #expect(written.failures.first?.path.hasSuffix("validation/\(shared[missingRow]["task"] ?? "")/clip\(missingRow).mp4") == true)
         #expect(written.failures.first?.reason.contains("clip\(missingRow).webm") == true)
         #expect(written.settings.clips == EvaluationClipSettings(windowCount: 3, frameCount: 8, framesPerSecond: 5, size: 32))
+        #expect(written.settings.clipSources == ["num_frames": .flag, "video_size": .flag, "fps": .flag])
         #expect(written.settings.batchSize == 2 && written.settings.readerThreads == 2 && written.settings.maxWords == 30)
         #expect(written.settings.dictionary == checkpoint.deletingLastPathComponent().appendingPathComponent("dict.npy").path)
         #expect(written.reference.count == 4)
@@ -282,6 +283,45 @@ struct EvalCommandTests {
         } throws: { error in
             "\(error)".contains(video.path) && "\(error)".contains("row 4,")
         }
+    }
+
+    // MARK: Clip settings
+
+    @Test("embed uses the clip settings a training checkpoint records, says where each came from, and flags win")
+    func clipSettingsComeFromTheCheckpoint() throws {
+        let scratch = try TestEnvironment.temporaryDirectory("eval-clip-settings")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let video = scratch.appendingPathComponent("videos/a.mp4")
+        try TestVideos.write(to: video, seconds: 5, seed: 3)
+        let checkpoint = scratch.appendingPathComponent("model/epoch0003.pth.tar")
+        try CommandFixtures.writeCheckpoint(words: ["cut"], to: checkpoint,
+                                            layout: .milnceTraining(frames: 8, size: 32, framesPerSecond: 4))
+        let loaded = try ModelCheckpoint.load(from: checkpoint)
+        #expect(loaded.recordedClipSettings == RecordedClipSettings(frameCount: 8, size: 32, framesPerSecond: 4))
+        func embed(_ name: String, _ flags: [String]) throws -> [Float] {
+            let output = scratch.appendingPathComponent(name + ".npy")
+            try EmbedVideos.parse([video.deletingLastPathComponent().path, "--output", output.path,
+                                   "--pretrain_cnn_path", checkpoint.path, "--num_windows_test", "1",
+                                   "--num_thread_reader", "1", "--device", "cpu"] + flags).run()
+            return try EmbeddingFiles.readMatrix(from: output).toArray(of: Float.self)
+        }
+        let recorded = try embed("recorded", [])
+        let explicit = try embed("explicit", ["--num_frames", "8", "--video_size", "32", "--fps", "4"])
+        #expect(recorded == explicit)
+        let otherSize = try embed("other-size", ["--video_size", "40"])
+        #expect(otherSize != recorded)
+
+        // Where each setting came from, as printed and reported.
+        let options = try EmbedVideos.parse([video.path, "--output", "x.npy", "--pretrain_cnn_path", checkpoint.path,
+                                             "--fps", "5"]).windows
+        let clips = options.clips(recorded: loaded.recordedClipSettings)
+        #expect(clips.settings == EvaluationClipSettings(windowCount: 4, frameCount: 8, framesPerSecond: 5, size: 32))
+        #expect(clips.sourcesByFlag == ["num_frames": .checkpoint, "video_size": .checkpoint, "fps": .flag])
+        #expect(clips.description(checkpoint: "m.pth") == "clip settings: 8 frames (recorded in m.pth), 5 fps (--fps), "
+                + "32x32 pixels (recorded in m.pth); 4 windows per item")
+        let plain = options.clips(recorded: nil)
+        #expect(plain.description(checkpoint: "m.pth") == "clip settings: 16 frames (the reference's default), "
+                + "5 fps (--fps), 224x224 pixels (the reference's default); 4 windows per item")
     }
 
     // MARK: Word files
