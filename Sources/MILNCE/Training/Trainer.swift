@@ -114,6 +114,12 @@ public struct TrainingConfiguration: Sendable {
         requireFolder(captionRoot, "--caption_root")
         requireFile(wordVectorsPath, "--word2vec_path")
         requireFile(dictionaryPath, "--token_to_word_path")
+        if files.fileExists(atPath: wordVectorsPath) && files.fileExists(atPath: dictionaryPath) {
+            do {
+                try WordFiles.checkTrainingFiles(wordVectors: URL(fileURLWithPath: wordVectorsPath),
+                                                 dictionary: URL(fileURLWithPath: dictionaryPath))
+            } catch { problems.append("\(error)") }
+        }
         if !pretrainCNNPath.isEmpty { requireFile(pretrainCNNPath, "--pretrain_cnn_path") }
         if evaluate {
             requireFolder(evalVideoRoot, "--eval_video_root")

@@ -57,6 +57,20 @@ struct WordFilesTests {
                             expectedColumns: nil)
     }
 
+    @Test("training reports word vectors that do not fit the dictionary with its other flags, before any work")
+    func trainingChecksTheWordFiles() throws {
+        let folder = try TestEnvironment.temporaryDirectory("word-files-training")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let files = try write(rows: 28, columns: 300, words: 30, in: folder)
+        var configuration = TrainingConfiguration()
+        configuration.wordVectorsPath = files.vectors.path
+        configuration.dictionaryPath = files.dictionary.path
+        #expect { try configuration.validate() } throws: { error in
+            "\(error)".contains("\(files.vectors.path) (28 x 300) and the dictionary \(files.dictionary.path) (30 words) "
+                              + "do not belong together")
+        }
+    }
+
     @Test("inspect prints the word embedding's real shape")
     func inspectShowsTheEmbeddingShape() throws {
         let folder = try TestEnvironment.temporaryDirectory("inspect-embedding")
