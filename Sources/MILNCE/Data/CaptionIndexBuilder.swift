@@ -108,7 +108,7 @@ extension CaptionIndex {
     private static func parseBatch(trainList: TrainList, captionRoot: String, range: Range<Int>,
                                    reusing reuse: CaptionIndexReuse?, workers: Int) -> [ParsedVideo] {
         let count = range.count
-        let results = UnsafeMutableBufferPointer<ParsedVideo>.allocate(capacity: count)
+        let batch = ParsedBatch(count: count)
         let lanes = min(workers, count)
         // Lane `lane` parses videos lane, lane + lanes, ...: each slot is written by one lane.
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
@@ -117,14 +117,26 @@ extension CaptionIndex {
                 let video = range.lowerBound + offset
                 let parsed = reuse?.copy(video: video)
                     ?? parseVideo(path: trainList.captionPath(at: video, captionRoot: captionRoot))
-                (results.baseAddress! + offset).initialize(to: parsed)
+                (batch.slots.baseAddress! + offset).initialize(to: parsed)
                 offset += lanes
             }
         }
-        let parsed = Array(results)
-        results.deinitialize()
-        results.deallocate()
-        return parsed
+        return batch.take()
+    }
+
+    /// The slots a batch's parsing threads write into.
+    private final class ParsedBatch: @unchecked Sendable {
+        // @unchecked: each slot is initialised by exactly one thread, and read by `take` after
+        // `concurrentPerform` has returned.
+        let slots: UnsafeMutableBufferPointer<ParsedVideo>
+        init(count: Int) { slots = .allocate(capacity: count) }
+        /// The parsed videos, in order; the slots are freed.
+        func take() -> [ParsedVideo] {
+            let parsed = Array(slots)
+            slots.deinitialize()
+            slots.deallocate()
+            return parsed
+        }
     }
 
     /// Reads the caption file at `path`, after taking its stamp: a file changed while it is read

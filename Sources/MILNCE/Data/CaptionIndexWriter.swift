@@ -9,9 +9,9 @@ import POSIX
 // MARK: - One video
 
 /// A video's caption file, parsed or failed, with the stamp it had when it was read.
-struct ParsedVideo {
+struct ParsedVideo: Sendable {
     /// What the caption file held.
-    enum Content {
+    enum Content: Sendable {
         case captions(CaptionFile)
         case failed(CaptionIndex.VideoStatus, String)
     }

@@ -314,11 +314,13 @@ public final class LinearSVM: @unchecked Sendable {
     private static func trainReproducibly(_ problem: UnsafePointer<CLinear.problem>,
                                           _ parameters: UnsafePointer<CLinear.parameter>)
         -> UnsafeMutablePointer<CLinear.model>? {
+        var model: UnsafeMutablePointer<CLinear.model>?
         libraryLock.withLock { _ in
             set_print_string_function { _ in }
             srand(randomSeed)
-            return train(problem, parameters)
+            model = train(problem, parameters)
         }
+        return model
     }
 
     // MARK: Coefficients
