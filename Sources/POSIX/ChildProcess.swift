@@ -1,18 +1,49 @@
 import Glibc
+import Synchronization
+
+/// The exit status of a child process that something outside `ChildProcess` collected first
+/// (a `waitpid(-1, ...)` elsewhere in the program, or `SIGCHLD` set to `SIG_IGN`): the child
+/// has ended, but how is unknown.
+public struct ChildProcessError: Error, CustomStringConvertible, Sendable {
+    /// The program that was run.
+    public var executable: String
+    /// Its process id.
+    public var processIdentifier: pid_t
+
+    public var description: String {
+        "waiting for process \(processIdentifier) (\(executable)): it has ended, but its exit status was "
+            + "collected by other code in this program (a waitpid(-1) or SIGCHLD set to SIG_IGN), so whether "
+            + "it succeeded is unknown; do not reap children started through ChildProcess elsewhere"
+    }
+}
 
 /// A program run as a child process (`posix_spawn`), with its standard output and error
 /// inherited or captured: what Foundation's `Process` does, without the rest of Foundation.
 ///
 ///     let child = try ChildProcess(executable: "/usr/bin/ffmpeg", arguments: ["-version"], capturing: true)
 ///     let (output, errors) = try child.readCapturedOutput()
-///     let status = child.wait()
+///     let status = try child.wait()
+///
+/// The child is reaped (its status collected with `waitpid`) only while holding `exitStatus`'s
+/// lock, so `wait()` and `isRunning` on several threads agree, and a status that something else
+/// collected is reported instead of waited for.
+// @unchecked: the pipe descriptors are set in `init` and only read afterwards; the exit status is
+// behind a Mutex.
 public final class ChildProcess: @unchecked Sendable {
     /// The child's process id.
     public let processIdentifier: pid_t
+    /// The program run.
+    public let executable: String
     private var outputPipe: Int32 = -1
     private var errorPipe: Int32 = -1
-    private let state = Lock()
-    private var exitStatus: Int32?
+    /// The exit status once the child has been reaped (`.lost` when someone else reaped it).
+    private let exitStatus = Mutex<Ending?>(nil)
+
+    /// How the child ended, as far as this object knows.
+    private enum Ending {
+        case status(Int32)
+        case lost
+    }
     /// Held from creating a child's pipes to starting it.
     private static let spawning = Lock()
 
@@ -22,6 +53,7 @@ public final class ChildProcess: @unchecked Sendable {
     /// to `outputFile` when given, else to this process's own.
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
                 capturing: Bool = false, outputFile: FileOutput? = nil) throws {
+        self.executable = executable
         ChildProcess.spawning.lock()
         defer { ChildProcess.spawning.unlock() }
         var actions = posix_spawn_file_actions_t()
@@ -67,10 +99,7 @@ public final class ChildProcess: @unchecked Sendable {
 
     deinit {
         // Reap a child that has ended, so that it does not stay a zombie.
-        if state.withLock({ exitStatus }) == nil {
-            var raw: Int32 = 0
-            _ = waitpid(processIdentifier, &raw, WNOHANG)
-        }
+        _ = reap(blocking: false)
         if outputPipe >= 0 { close(outputPipe) }
         if errorPipe >= 0 { close(errorPipe) }
     }
@@ -107,51 +136,54 @@ public final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits for the child to end; its exit status, or 128 + the signal that ended it.
+    ///
+    /// - Throws: `ChildProcessError` when the child has ended but other code collected its
+    ///   status first.
     @discardableResult
-    public func wait() -> Int32 {
-        if let status = state.withLock({ exitStatus }) { return status }
-        var raw: Int32 = 0
-        while true {
-            let result = waitpid(processIdentifier, &raw, 0)
-            if result == processIdentifier { return record(raw) }
-            if result < 0 && errno == EINTR { continue }
-            break
-        }
-        // Another thread (`isRunning`) reaped the child: its status is recorded in a moment.
-        while true {
-            if let status = state.withLock({ exitStatus }) { return status }
-            usleep(1000)
+    public func wait() throws -> Int32 {
+        // Wait for the end without collecting the status (WNOWAIT), then reap under the lock.
+        var information = siginfo_t()
+        while waitid(P_PID, id_t(processIdentifier), &information, WEXITED | WNOWAIT) != 0 && errno == EINTR {}
+        switch reap(blocking: true) {
+        case .status(let status): return status
+        case .lost, nil: throw ChildProcessError(executable: executable, processIdentifier: processIdentifier)
         }
     }
 
     /// Whether the child is still running (reaping it if it has ended).
-    public var isRunning: Bool {
-        if state.withLock({ exitStatus }) != nil { return false }
-        var raw: Int32 = 0
-        let result = waitpid(processIdentifier, &raw, WNOHANG)
-        if result == processIdentifier {
-            record(raw)
-            return false
-        }
-        return result == 0
-    }
+    public var isRunning: Bool { reap(blocking: false) == nil }
 
-    /// The exit status once the child has ended (see `wait()`), else nil.
-    public var terminationStatus: Int32? { state.withLock { exitStatus } }
+    /// The exit status once the child has ended and been reaped here (see `wait()`), else nil.
+    public var terminationStatus: Int32? {
+        exitStatus.withLock { ending in
+            if case .status(let status) = ending { return status }
+            return nil
+        }
+    }
 
     /// Sends `signal` (SIGTERM by default) to the child, if it is still running.
     public func terminate(signal: Int32 = SIGTERM) {
         if isRunning { kill(processIdentifier, signal) }
     }
 
-    @discardableResult
-    private func record(_ raw: Int32) -> Int32 {
-        // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
-        let signal = raw & 0x7f
-        let status = signal == 0 ? (raw >> 8) & 0xff : 128 + signal
-        return state.withLock {
-            if exitStatus == nil { exitStatus = status }
-            return exitStatus!
+    /// Collects the child's status if it has ended (`waitpid` with `WNOHANG`, under the lock);
+    /// nil while it runs. With `blocking`, the caller knows it has ended: a child that is not
+    /// there to reap was then reaped elsewhere.
+    private func reap(blocking: Bool) -> Ending? {
+        exitStatus.withLock { ending in
+            if let ending { return ending }
+            var raw: Int32 = 0
+            var result: pid_t
+            repeat { result = waitpid(processIdentifier, &raw, WNOHANG) } while result < 0 && errno == EINTR
+            if result == processIdentifier {
+                // WIFEXITED / WEXITSTATUS / WTERMSIG, which Swift does not import as macros.
+                let signal = raw & 0x7f
+                ending = .status(signal == 0 ? (raw >> 8) & 0xff : 128 + signal)
+            } else if result < 0 || blocking {
+                // ECHILD: not our child any more; someone else collected its status.
+                ending = .lost
+            }
+            return ending
         }
     }
 }

@@ -97,7 +97,10 @@ public struct FFmpegCommand: Sendable {
                                            message: "cannot start \(executable.path): \(describeSystemError(error))")
         }
         let captured = try? child.readCapturedOutput()
-        let status = child.wait()
+        let status: Int32
+        do { status = try child.wait() } catch {
+            throw VideoError.commandFailed(path: url.path, status: -1, message: "\(error)")
+        }
         guard status == 0, let (data, _) = captured else {
             let message = String(decoding: (captured?.errors ?? []).suffix(2000), as: UTF8.self)
             throw VideoError.commandFailed(path: url.path, status: status,

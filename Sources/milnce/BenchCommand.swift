@@ -7,8 +7,8 @@ import Torch
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure the model, a training step or the data loader.",
-        subcommands: [BenchModel.self, BenchTrain.self, BenchLoader.self]
+        abstract: "Measure the model, a training step, the data loader or the caption index's check.",
+        subcommands: [BenchModel.self, BenchTrain.self, BenchLoader.self, BenchCaptions.self]
     )
 }
 

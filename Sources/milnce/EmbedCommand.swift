@@ -59,10 +59,14 @@ struct EmbedVideos: ParsableCommand {
         let urls = try EmbeddingInputs.videos(at: URL(fileURLWithPath: input),
                                               root: videoRoot.map { URL(fileURLWithPath: $0) })
         let device = try self.device.resolve()
-        let network = try EvaluationModelFiles.videoNetwork(checkpoint: URL(fileURLWithPath: checkpoint), device: device)
+        let loaded = try ModelCheckpoint.load(from: URL(fileURLWithPath: checkpoint))
+        let clips = windows.clips(recorded: loaded.recordedClipSettings)
+        let options = windows.runOptions(maxWords: 1, clips: clips.settings)
+        try options.validate()
+        let network = try EvaluationModelFiles.videoNetwork(loaded, device: device)
+        print(clips.description(checkpoint: checkpoint))
         let output = VideoOutput(rawValue: features) ?? .embedding
-        let embedder = VideoEmbedder(network: network, device: device, options: windows.runOptions(maxWords: 1),
-                                     output: output)
+        let embedder = VideoEmbedder(network: network, device: device, options: options, output: output)
         let progress = ProgressDisplay("embedding videos", total: urls.count)
         let result = try embedder.embed(urls, progress: progress)
         progress.finish("\(result.items.count) embedded")
@@ -106,11 +110,13 @@ struct EmbedSentences: ParsableCommand {
         let sentences = try EmbeddingInputs.sentences(in: URL(fileURLWithPath: input))
         let checkpointURL = URL(fileURLWithPath: checkpoint)
         let device = try self.device.resolve()
-        let model = try EvaluationModelFiles.model(checkpoint: checkpointURL, wordVectors: text.wordVectorsURL,
-                                                   device: device)
+        let loaded = try ModelCheckpoint.load(from: checkpointURL)
         let (tokenizer, dictionary) = try EvaluationModelFiles.tokenizer(
             explicit: text.dictionaryURL, checkpoint: checkpointURL, wordVectors: text.wordVectorsURL,
             lowercased: text.lowercase)
+        let model = try EvaluationModelFiles.model(loaded, from: checkpointURL, wordVectors: text.wordVectorsURL,
+                                                   dictionary: dictionary, wordCount: tokenizer.dictionarySize,
+                                                   device: device)
         let embedder = SentenceEmbedder(network: model.text, tokenizer: tokenizer, device: device, maxWords: text.maxWords)
         let embeddings = try embedder.embed(sentences)
         let matrix = URL(fileURLWithPath: output)

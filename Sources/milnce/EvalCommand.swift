@@ -33,30 +33,38 @@ struct WindowOptions: ParsableArguments {
     @Option(name: .customLong("num_windows_test"), help: "Windows per clip or video (the reference's README uses 10).")
     var windows = 4
 
-    @Option(name: .customLong("num_frames"), help: "Frames per window.")
-    var frames = 16
+    @Option(name: .customLong("num_frames"),
+            help: "Frames per window (default: the training run's, when the checkpoint records it, else 16).")
+    var frames: Int?
 
-    @Option(name: .customLong("fps"), help: "Frames per second windows are resampled to (not used by HMDB-51).")
-    var framesPerSecond: Double = 5
+    @Option(name: .customLong("fps"),
+            help: "Frames per second windows are resampled to (default: the training run's, when the checkpoint records it, else 5; not used by HMDB-51).")
+    var framesPerSecond: Double?
 
-    @Option(name: .customLong("video_size"), help: "Height and width of the frames, in pixels.")
-    var size = 224
+    @Option(name: .customLong("video_size"),
+            help: "Height and width of the frames, in pixels (default: the training run's, when the checkpoint records it, else 224).")
+    var size: Int?
 
     func validate() throws {
         do {
-            try runOptions(maxWords: 1).validate()
+            try runOptions(maxWords: 1, clips: clips(recorded: nil).settings).validate()
         } catch let error as EvaluationError {
             throw ValidationError("\(error)")
         }
     }
 
+    /// The clip settings: each flag given, else the checkpoint's recorded training setting, else
+    /// the reference's default.
+    func clips(recorded: RecordedClipSettings?) -> ResolvedClipSettings {
+        ResolvedClipSettings(windowCount: windows, frameCount: frames, size: size, framesPerSecond: framesPerSecond,
+                             recorded: recorded)
+    }
+
     /// The library's options.
-    func runOptions(maxWords: Int) -> EvaluationRunOptions {
+    func runOptions(maxWords: Int, clips: EvaluationClipSettings) -> EvaluationRunOptions {
         EvaluationRunOptions(
-            clips: EvaluationClipSettings(windowCount: windows, frameCount: frames, framesPerSecond: framesPerSecond,
-                                          size: size),
-            batchSize: batchSize, readerThreads: readerThreads ?? ProcessInfo.processInfo.activeProcessorCount,
-            maxWords: maxWords)
+            clips: clips, batchSize: batchSize,
+            readerThreads: readerThreads ?? ProcessInfo.processInfo.activeProcessorCount, maxWords: maxWords)
     }
 }
 
@@ -134,6 +142,15 @@ func printFailures(_ failures: [EvaluationFailure], limit: Int = 20, reportPath:
     FileOutput.standardError.print("failed:\n" + lines.joined(separator: "\n") + "\n")
 }
 
+/// Prints the reference's published numbers, each row's metrics as `metrics` words them,
+/// labelled as theirs, not this run's.
+func printPublished(_ rows: [PublishedResult], metrics: (PublishedResult) -> String) {
+    print("published with the reference, for comparison (models its authors trained on HowTo100M; not results of this run):")
+    for published in rows {
+        print("  \(published.source), \(published.epochs) epochs, batch \(published.totalBatchSize): \(metrics(published))")
+    }
+}
+
 /// A fraction as a percentage with one decimal.
 func percent(_ value: Double) -> String { value.isFinite ? String(cFormat: "%.1f", value * 100) : "nan" }
 
@@ -157,14 +174,18 @@ extension RetrievalEvaluationCommand {
         let items = try benchmark.items(csv: csv, videoRoot: try inputs.videoRootURL())
         guard !items.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
         let device = try self.device.resolve()
-        let model = try EvaluationModelFiles.model(checkpoint: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
-                                                   device: device)
+        let checkpoint = try ModelCheckpoint.load(from: inputs.checkpointURL)
         let (tokenizer, dictionary) = try EvaluationModelFiles.tokenizer(
             explicit: text.dictionaryURL, checkpoint: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
             lowercased: text.lowercase)
-        let options = windows.runOptions(maxWords: text.maxWords)
-        print("\(benchmark.displayName): \(items.count) clips from \(csv.path), \(options.clips.windowCount) windows of "
-              + "\(options.clips.frameCount) frames at \(options.clips.size)x\(options.clips.size), device \(device)")
+        let model = try EvaluationModelFiles.model(checkpoint, from: inputs.checkpointURL, wordVectors: text.wordVectorsURL,
+                                                   dictionary: dictionary, wordCount: tokenizer.dictionarySize,
+                                                   device: device)
+        let clips = windows.clips(recorded: checkpoint.recordedClipSettings)
+        let options = windows.runOptions(maxWords: text.maxWords, clips: clips.settings)
+        try options.validate()
+        print("\(benchmark.displayName): \(items.count) clips from \(csv.path), device \(device)")
+        print(clips.description(checkpoint: inputs.checkpoint))
 
         let evaluation = ZeroShotRetrieval(model: model, tokenizer: tokenizer, device: device, options: options)
         let progress = ProgressDisplay(benchmark.displayName, total: items.count)
@@ -178,7 +199,8 @@ extension RetrievalEvaluationCommand {
             benchmark: benchmark, checkpoint: inputs.checkpoint, csv: csv.path, videoRoot: inputs.videoRoot,
             evaluation: result,
             settings: EvaluationReportSettings(options: options, device: "\(device)", maxWords: text.maxWords,
-                                               lowercase: text.lowercase, dictionary: dictionary.path),
+                                               lowercase: text.lowercase, dictionary: dictionary.path,
+                                               clipSources: clips.sourcesByFlag),
             seconds: Date().timeIntervalSince(started))
         if let output = inputs.output { try EvaluationReportWriter.write(report, to: URL(fileURLWithPath: output)) }
 
@@ -187,11 +209,9 @@ extension RetrievalEvaluationCommand {
         print("\(benchmark.displayName): \(result.evaluatedCount) of \(result.itemCount) clips evaluated"
               + (result.embeddings.failures.isEmpty ? "" : " (\(result.embeddings.failures.count) left out: video missing or unreadable)"))
         print("R@1 \(percent(m.r1)) - R@5 \(percent(m.r5)) - R@10 \(percent(m.r10)) - Median R \(m.medianRank)")
-        for published in PublishedResults.retrieval(benchmark) {
-            print("  published, \(published.implementation) " + String(cFormat: "(%ld epochs, batch %ld): R@1 %.1f - R@5 %.1f - R@10 %.1f - Median R %g",
-                         published.epochs, published.totalBatchSize,
-                         published.r1Percent ?? .nan, published.r5Percent ?? .nan, published.r10Percent ?? .nan,
-                         published.medianRank ?? .nan))
+        printPublished(PublishedResults.retrieval(benchmark)) { published in
+            String(cFormat: "R@1 %.1f - R@5 %.1f - R@10 %.1f - Median R %g", published.r1Percent ?? .nan,
+                   published.r5Percent ?? .nan, published.r10Percent ?? .nan, published.medianRank ?? .nan)
         }
     }
 
@@ -282,13 +302,19 @@ struct EvalHMDB: ParsableCommand {
     func run() throws {
         let started = Date()
         let csv = try inputs.csvURL(defaultName: "hmdb51.csv")
-        let videos = try HMDBDataset.videos(csv: csv, videoRoot: try inputs.videoRootURL())
+        let dataset = try HMDBDataset.rows(csv: csv, videoRoot: try inputs.videoRootURL())
+        if let skipped = dataset.skippedRowsDescription { FileOutput.standardError.print(skipped + "\n") }
+        let videos = dataset.videos
         guard !videos.isEmpty else { throw EvaluationError.emptyDataset(path: csv.path) }
         let device = try self.device.resolve()
-        let network = try EvaluationModelFiles.videoNetwork(checkpoint: inputs.checkpointURL, device: device)
-        let options = windows.runOptions(maxWords: 1)
-        print("HMDB-51: \(videos.count) videos from \(csv.path), \(options.clips.windowCount) windows of "
-              + "\(options.clips.frameCount) frames at \(options.clips.size)x\(options.clips.size), device \(device)")
+        let checkpoint = try ModelCheckpoint.load(from: inputs.checkpointURL)
+        let clips = windows.clips(recorded: checkpoint.recordedClipSettings)
+        let options = windows.runOptions(maxWords: 1, clips: clips.settings)
+        try options.validate()
+        let network = try EvaluationModelFiles.videoNetwork(checkpoint, device: device)
+        print("HMDB-51: \(videos.count) videos from \(csv.path), device \(device)")
+        print(clips.description(checkpoint: inputs.checkpoint, includingFramesPerSecond: false)
+              + " (HMDB-51 reads every frame, at the video's own rate)")
 
         let progress = ProgressDisplay("HMDB-51", total: videos.count)
         let features = try HMDBFeatureExtractor(network: network, device: device, options: options)
@@ -301,8 +327,9 @@ struct EvalHMDB: ParsableCommand {
 
         let result = try features.linearEvaluation(classNames: HMDBDataset.classNames(of: videos))
         let report = HMDBReport(checkpoint: inputs.checkpoint, csv: csv.path, videoRoot: inputs.videoRoot,
-                                result: result, all: videos, features: features,
-                                settings: EvaluationReportSettings(options: options, device: "\(device)"),
+                                result: result, all: videos, skippedRows: dataset.skippedRows, features: features,
+                                settings: EvaluationReportSettings(options: options, device: "\(device)",
+                                                                   clipSources: clips.sourcesByFlag),
                                 seconds: Date().timeIntervalSince(started))
         if let output = inputs.output { try EvaluationReportWriter.write(report, to: URL(fileURLWithPath: output)) }
 
@@ -315,10 +342,7 @@ struct EvalHMDB: ParsableCommand {
                   + "\(split.trainWindowCount) windows)")
         }
         print("mean top-1 accuracy: \(percent(result.meanAccuracy))")
-        for published in PublishedResults.hmdb51 {
-            print("  published, \(published.implementation) " + String(cFormat: "(%ld epochs, batch %ld): %.1f",
-                         published.epochs, published.totalBatchSize, published.top1Percent ?? .nan))
-        }
+        printPublished(PublishedResults.hmdb51) { String(cFormat: "mean top-1 accuracy %.1f", $0.top1Percent ?? .nan) }
     }
 
     /// `features.npy` (`videos x windows x 1024`) and `videos.csv` (`row,video_id,class,split1,split2,split3`).

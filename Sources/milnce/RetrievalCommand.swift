@@ -11,7 +11,7 @@ struct RetrievalCommand: ParsableCommand {
         discussion: """
         The metrics are the reference's compute_metrics: R@1, R@5, R@10 (fractions of queries whose match \
         ranks first, in the top 5, in the top 10) and the median rank. V may have more rows than T \
-        (distractor videos); never fewer.
+        (distractor videos); never fewer. A row holding NaN or an infinity is an error that names the rows.
         """
     )
 
@@ -44,6 +44,8 @@ struct RetrievalCommand: ParsableCommand {
             throw EvaluationError.badEmbeddingFile(
                 path: video, reason: "it has \(videoMatrix.shape[0]) rows, fewer than the \(textMatrix.shape[0]) queries of \(text)")
         }
+        try EmbeddingFiles.requireFinite(textMatrix, what: "the text embeddings \(text)")
+        try EmbeddingFiles.requireFinite(videoMatrix, what: "the video embeddings \(video)")
         let metrics = try RetrievalShare.metrics(text: textMatrix, video: videoMatrix)
         let report = Report(text: text, video: video, queries: textMatrix.shape[0], videos: videoMatrix.shape[0],
                             metrics: metrics)

@@ -306,7 +306,11 @@ enum WorkerLauncher {
         for process in processes {
             group.enter()
             DispatchQueue.global().async {
-                let status = process.wait()
+                let status: Int32
+                do { status = try process.wait() } catch {
+                    FileOutput.standardError.print("\(error)\n")
+                    status = 1
+                }
                 if status != 0 && outcome.record(status) {
                     for other in processes where other.isRunning { other.terminate() }
                 }

@@ -150,7 +150,8 @@ struct Word2VecImportCommand: ParsableCommand {
         lines.append("  matrix:      \(report.matrixURL.path) (\(grouped(s.wordsKept + 1)) x \(s.dimension) float32, row 0 = padding)")
         lines.append("  time:        \(formatDuration(seconds))")
         if s.dimension != 300 {
-            lines.append("note: the reference's text network (and its released weights) use 300 dimensions; these vectors have \(s.dimension)")
+            lines.append("note: the reference's text network (and its released weights) use 300 dimensions; these vectors have \(s.dimension), "
+                         + "so milnce train refuses them")
         }
         lines.append("Use with: --word2vec_path \(report.matrixURL.path) --token_to_word_path \(report.dictionaryURL.path)")
         return lines.joined(separator: "\n")

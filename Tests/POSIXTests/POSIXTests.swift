@@ -6,6 +6,17 @@ import Testing
 /// A number shared between threads under a `Condition`.
 final class Counter: @unchecked Sendable { var value = 0 }
 
+/// A result handed from one thread to another under a `Condition`.
+final class Outcome: @unchecked Sendable { var result: Result<Int32, Error>? }
+
+extension Result {
+    /// The error of a failure, else nil.
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
 @Suite struct ChildProcessTests {
     @Test func capturesOutputErrorsAndStatus() throws {
         let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "echo out; echo err >&2; exit 3"],
@@ -13,7 +24,7 @@ final class Counter: @unchecked Sendable { var value = 0 }
         let (output, errors) = try child.readCapturedOutput()
         #expect(String(decoding: output, as: UTF8.self) == "out\n")
         #expect(String(decoding: errors, as: UTF8.self) == "err\n")
-        #expect(child.wait() == 3)
+        #expect(try child.wait() == 3)
         #expect(child.terminationStatus == 3)
         #expect(!child.isRunning)
     }
@@ -25,19 +36,19 @@ final class Counter: @unchecked Sendable { var value = 0 }
         let (output, errors) = try child.readCapturedOutput()
         #expect(output.count == 8 << 20)
         #expect(errors.count == 1 << 20)
-        #expect(child.wait() == 0)
+        #expect(try child.wait() == 0)
     }
 
     @Test func environmentIsPassedAndSignalsAreReported() throws {
         let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "echo $MILNCE_PROBE"],
                                      environment: ["MILNCE_PROBE": "seen", "PATH": "/usr/bin:/bin"], capturing: true)
         #expect(String(decoding: try child.readCapturedOutput().output, as: UTF8.self) == "seen\n")
-        #expect(child.wait() == 0)
+        #expect(try child.wait() == 0)
 
         let sleeper = try ChildProcess(executable: "/bin/sleep", arguments: ["30"])
         #expect(sleeper.isRunning)
         sleeper.terminate(signal: SIGKILL)
-        #expect(sleeper.wait() == 128 + SIGKILL)
+        #expect(try sleeper.wait() == 128 + SIGKILL)
     }
 
     @Test func waitingAndPollingFromTwoThreadsAgreeOnTheStatus() throws {
@@ -50,10 +61,36 @@ final class Counter: @unchecked Sendable { var value = 0 }
                 poller.withLock { polled.value = 1 }
                 poller.broadcast()
             }
-            #expect(child.wait() == 7)
+            #expect(try child.wait() == 7)
             poller.withLock { while polled.value == 0 { poller.wait() } }
             #expect(child.terminationStatus == 7)
         }
+    }
+
+    @Test func aChildReapedByOtherCodeIsReportedNotWaitedForForever() throws {
+        let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "exit 4"])
+        // Code outside ChildProcess collects the exit status first (a `waitpid(-1)` loop, or
+        // SIGCHLD ignored).
+        var raw: Int32 = 0
+        #expect(waitpid(child.processIdentifier, &raw, 0) == child.processIdentifier)
+        let finished = Condition()
+        let outcome = Outcome()
+        startThread(named: "posix-wait") {
+            let result = Result { try child.wait() }
+            finished.withLock { outcome.result = result }
+            finished.broadcast()
+        }
+        let result = finished.withLock { () -> Result<Int32, Error>? in
+            while outcome.result == nil { if !finished.wait(seconds: 10) { break } }
+            return outcome.result
+        }
+        let returned = try #require(result, "wait() did not return within 10 s")
+        let error = try #require(returned.failure, "wait() returned a status for a child it did not reap")
+        #expect(error is ChildProcessError)
+        #expect("\(error)".contains("\(child.processIdentifier)"))
+        #expect("\(error)".contains("/bin/sh"))
+        #expect(child.terminationStatus == nil)
+        #expect(!child.isRunning)
     }
 
     @Test func aMissingProgramIsAnError() {

@@ -48,6 +48,9 @@ enum CommandFixtures {
         case stateDict
         /// The reference's `epochNNNN.pth.tar`: `epoch` and a `state_dict` with `module.` keys.
         case referenceTraining
+        /// Ours: the reference's entries plus `milnce`, whose `run` records the training clips'
+        /// `num_frames`, `video_size` and `fps`.
+        case milnceTraining(frames: Int, size: Int, framesPerSecond: Double)
     }
 
     /// Writes a seeded random model's checkpoint to `url` and its dictionary `words` as `dict.npy`
@@ -66,7 +69,11 @@ enum CommandFixtures {
                 if name.contains(".bn") && name.hasSuffix(".weight") { _ = try tensor.fillInPlace(2.45) }
                 if name == "fc.bias" { _ = try tensor.zeroInPlace() }
                 if name.contains("gating") && name.hasSuffix(".fc.bias") { _ = try tensor.fillInPlace(8) }
-                records.append((layout == .stateDict ? name : "module." + name, try tensor.record()))
+                if case .stateDict = layout {
+                    records.append((name, try tensor.record()))
+                } else {
+                    records.append(("module." + name, try tensor.record()))
+                }
             }
         }
         let value: PickleValue
@@ -75,6 +82,12 @@ enum CommandFixtures {
             value = .stateDict(records)
         case .referenceTraining:
             value = .dict([(key: .string("epoch"), value: .int(3)), (key: .string("state_dict"), value: .stateDict(records))])
+        case let .milnceTraining(frames, size, framesPerSecond):
+            let run: PickleValue = .dict([(key: .string("fps"), value: .float(framesPerSecond)),
+                                          (key: .string("num_frames"), value: .int(frames)),
+                                          (key: .string("video_size"), value: .int(size))])
+            value = .dict([(key: .string("epoch"), value: .int(3)), (key: .string("state_dict"), value: .stateDict(records)),
+                           (key: .string("milnce"), value: .dict([(key: .string("run"), value: run)]))])
         }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try TorchFile.save(value, to: url)

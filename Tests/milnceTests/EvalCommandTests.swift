@@ -4,6 +4,7 @@ import MILNCE
 import Testing
 import TestSupport
 import Torch
+import TorchFiles
 
 /// The reference's `eval_hmdb.py` protocol on exported features: `LinearSVC(C=100)` on every
 /// training window of a split, decision values summed over a test video's windows, argmax, top-1.
@@ -86,6 +87,7 @@ struct EvalCommandTests {
         #expect(written.failures.first?.path.hasSuffix("validation/\(shared[missingRow]["task"] ?? "")/clip\(missingRow).mp4") == true)
         #expect(written.failures.first?.reason.contains("clip\(missingRow).webm") == true)
         #expect(written.settings.clips == EvaluationClipSettings(windowCount: 3, frameCount: 8, framesPerSecond: 5, size: 32))
+        #expect(written.settings.clipSources == ["num_frames": .flag, "video_size": .flag, "fps": .flag])
         #expect(written.settings.batchSize == 2 && written.settings.readerThreads == 2 && written.settings.maxWords == 30)
         #expect(written.settings.dictionary == checkpoint.deletingLastPathComponent().appendingPathComponent("dict.npy").path)
         #expect(written.reference.count == 4)
@@ -249,6 +251,108 @@ struct EvalCommandTests {
         }
         let mean = written.result.splits.map(\.accuracy).reduce(0, +) / 3
         #expect(written.result.meanAccuracy == mean)
+    }
+
+    // MARK: Retrieval
+
+    @Test("retrieval refuses embeddings with NaN or infinite rows and names them")
+    func retrievalWithNonFiniteRows() throws {
+        let scratch = try TestEnvironment.temporaryDirectory("retrieval-nan")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let text = scratch.appendingPathComponent("t.npy")
+        let video = scratch.appendingPathComponent("v.npy")
+        // Five queries; rows 1 and 3 of the text hold a NaN and an infinity.
+        var textValues: [Float] = (0..<10).map { Float($0 % 3) + 0.5 }
+        textValues[2] = .nan
+        textValues[7] = .infinity
+        try EmbeddingFiles.writeMatrix(textValues, rows: 5, columns: 2, to: text)
+        try EmbeddingFiles.writeMatrix((0..<12).map { Float($0) }, rows: 6, columns: 2, to: video)
+        #expect {
+            try RetrievalCommand.parse(["--text", text.path, "--video", video.path]).run()
+        } throws: { error in
+            let message = "\(error)"
+            return message.contains(text.path) && message.contains("2 of the 5 rows") && message.contains("rows 1, 3")
+        }
+        // A NaN video row is named too.
+        var videoValues: [Float] = (0..<12).map { Float($0) }
+        videoValues[9] = .nan
+        try EmbeddingFiles.writeMatrix((0..<10).map { Float($0) }, rows: 5, columns: 2, to: text)
+        try EmbeddingFiles.writeMatrix(videoValues, rows: 6, columns: 2, to: video)
+        #expect {
+            try RetrievalCommand.parse(["--text", text.path, "--video", video.path]).run()
+        } throws: { error in
+            "\(error)".contains(video.path) && "\(error)".contains("row 4,")
+        }
+    }
+
+    // MARK: Clip settings
+
+    @Test("embed uses the clip settings a training checkpoint records, says where each came from, and flags win")
+    func clipSettingsComeFromTheCheckpoint() throws {
+        let scratch = try TestEnvironment.temporaryDirectory("eval-clip-settings")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let video = scratch.appendingPathComponent("videos/a.mp4")
+        try TestVideos.write(to: video, seconds: 5, seed: 3)
+        let checkpoint = scratch.appendingPathComponent("model/epoch0003.pth.tar")
+        try CommandFixtures.writeCheckpoint(words: ["cut"], to: checkpoint,
+                                            layout: .milnceTraining(frames: 8, size: 32, framesPerSecond: 4))
+        let loaded = try ModelCheckpoint.load(from: checkpoint)
+        #expect(loaded.recordedClipSettings == RecordedClipSettings(frameCount: 8, size: 32, framesPerSecond: 4))
+        func embed(_ name: String, _ flags: [String]) throws -> [Float] {
+            let output = scratch.appendingPathComponent(name + ".npy")
+            try EmbedVideos.parse([video.deletingLastPathComponent().path, "--output", output.path,
+                                   "--pretrain_cnn_path", checkpoint.path, "--num_windows_test", "1",
+                                   "--num_thread_reader", "1", "--device", "cpu"] + flags).run()
+            return try EmbeddingFiles.readMatrix(from: output).toArray(of: Float.self)
+        }
+        let recorded = try embed("recorded", [])
+        let explicit = try embed("explicit", ["--num_frames", "8", "--video_size", "32", "--fps", "4"])
+        #expect(recorded == explicit)
+        let otherSize = try embed("other-size", ["--video_size", "40"])
+        #expect(otherSize != recorded)
+
+        // Where each setting came from, as printed and reported.
+        let options = try EmbedVideos.parse([video.path, "--output", "x.npy", "--pretrain_cnn_path", checkpoint.path,
+                                             "--fps", "5"]).windows
+        let clips = options.clips(recorded: loaded.recordedClipSettings)
+        #expect(clips.settings == EvaluationClipSettings(windowCount: 4, frameCount: 8, framesPerSecond: 5, size: 32))
+        #expect(clips.sourcesByFlag == ["num_frames": .checkpoint, "video_size": .checkpoint, "fps": .flag])
+        #expect(clips.description(checkpoint: "m.pth") == "clip settings: 8 frames (recorded in m.pth), 5 fps (--fps), "
+                + "32x32 pixels (recorded in m.pth); 4 windows per item")
+        let plain = options.clips(recorded: nil)
+        #expect(plain.description(checkpoint: "m.pth") == "clip settings: 16 frames (the reference's default), "
+                + "5 fps (--fps), 224x224 pixels (the reference's default); 4 windows per item")
+    }
+
+    // MARK: Word files
+
+    @Test("embed sentences and eval refuse a dictionary that does not fit the model's word embedding")
+    func dictionaryMustFitTheEmbedding() throws {
+        let scratch = try TestEnvironment.temporaryDirectory("eval-dictionary")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let words = ["cut", "the", "onion", "fry", "it"]
+        let checkpoint = scratch.appendingPathComponent("model/model.pth")
+        try CommandFixtures.writeCheckpoint(words: words, to: checkpoint)  // 6 x 16 word embedding
+        let sentences = scratch.appendingPathComponent("sentences.txt")
+        try Data("fry it\ncut the onion\n".utf8).write(to: sentences)
+        let dictionary = checkpoint.deletingLastPathComponent().appendingPathComponent("dict.npy")
+        let output = scratch.appendingPathComponent("t.npy")
+        let arguments = [sentences.path, "--output", output.path, "--pretrain_cnn_path", checkpoint.path, "--device", "cpu"]
+        // The right dictionary embeds.
+        try EmbedSentences.parse(arguments).run()
+        #expect(FileManager.default.fileExists(atPath: output.path))
+        try FileManager.default.removeItem(at: output)
+
+        for (count, problem) in [(7, WordFilesError.Problem.tooFewRows), (3, .tooManyRows)] {
+            try NumPyFile.save(.strings((0..<count).map { "w\($0)" }, shape: [count]), to: dictionary)
+            #expect {
+                try EmbedSentences.parse(arguments).run()
+            } throws: { error in
+                (error as? WordFilesError)?.problem == problem && "\(error)".contains(checkpoint.path)
+                    && "\(error)".contains(dictionary.path) && "\(error)".contains("6 x 16")
+            }
+            #expect(!FileManager.default.fileExists(atPath: output.path))
+        }
     }
 
     // MARK: Errors

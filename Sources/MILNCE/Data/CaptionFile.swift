@@ -112,7 +112,8 @@ public struct CaptionFile: CaptionList, Sendable {
                   textBytes: bytes, textEnds: Array(ends.prefix(count)))
     }
 
-    private init(path: String, startTimes: [Double], endTimes: [Double], textBytes: [UInt8], textEnds: [Int]) {
+    /// A caption list from its stored parts: `textEnds[i]` is where caption i's text ends in `textBytes`.
+    init(path: String, startTimes: [Double], endTimes: [Double], textBytes: [UInt8], textEnds: [Int]) {
         self.path = path
         self.startTimes = startTimes
         self.endTimes = endTimes

@@ -1,11 +1,12 @@
 // The caption index: every training video's captions in one memory-mapped file, so that a
 // sample reads a few numbers and one caption's text instead of parsing a CSV file.
 //
-// Layout (little-endian, version 1): a 256-byte header, then twelve sections, each starting at
+// Layout (little-endian, version 2): a 256-byte header, then thirteen sections, each starting at
 // a multiple of 8 bytes and padded with zeros to the next one:
 //
 //   header   magic "MILNCECX", version, header size, the counts below, the train list's
-//            fingerprint, the file size, one checksum per section, the header's own checksum
+//            fingerprint, the file size, one checksum per section, the counts of captions with
+//            odd times and the first of each, the header's own checksum
 //   0  video caption starts   UInt64 x (videos + 1): video v has captions [s[v], s[v + 1])
 //   1  video statuses         UInt8 x videos (`CaptionIndex.VideoStatus`)
 //   2  video path ends        UInt64 x videos: path v is path bytes [e[v - 1], e[v])
@@ -18,6 +19,8 @@
 //   9  failure message ends   UInt64 x failures
 //   10 failure message bytes  UTF-8
 //   11 caption root           UTF-8, the folder the index was built from
+//   12 caption file stamps    UInt64 x videos: each caption file's size, times and inode when it
+//                             was read (`CaptionFileStamp`), 0 for a file that did not exist
 
 import FoundationEssentials
 import Glibc
@@ -87,13 +90,13 @@ public struct CaptionIndexError: Error, CustomStringConvertible, Sendable {
 /// The byte layout of an index file, computed from its header's counts.
 struct CaptionIndexLayout: Equatable {
     static let magic: [UInt8] = Array("MILNCECX".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     static let headerSize = 256
-    static let sectionCount = 12
+    static let sectionCount = 13
     static let sectionNames = [
         "video caption starts", "video statuses", "video path ends", "video paths",
         "caption starts", "caption ends", "caption text ends", "caption texts",
-        "failed videos", "failure message ends", "failure messages", "caption root",
+        "failed videos", "failure message ends", "failure messages", "caption root", "caption file stamps",
     ]
     /// The sections verified only with `.full` verification (they scale with the captions).
     static let captionSections: Set<Int> = [4, 5, 6, 7]
@@ -111,6 +114,12 @@ struct CaptionIndexLayout: Equatable {
     static let fingerprintOffset = 72
     static let fileSizeOffset = 80
     static let checksumsOffset = 88
+    /// Captions that start after they end; then the video and caption of the first (or all ones).
+    static let reversedCountOffset = 192
+    static let firstReversedOffset = 200
+    /// Captions with a negative start or end; then the video and caption of the first.
+    static let negativeCountOffset = 216
+    static let firstNegativeOffset = 224
     static let headerChecksumOffset = 248
 
     var videoCount: UInt64
@@ -130,7 +139,7 @@ struct CaptionIndexLayout: Equatable {
         guard videoCount < UInt64.max, let videoStarts = times(videoCount + 1, 8), let pathEnds = times(videoCount, 8),
               let captionStarts = times(captionCount, 8), let failureVideos = times(failureCount, 8) else { return nil }
         return [videoStarts, videoCount, pathEnds, pathByteCount, captionStarts, captionStarts, captionStarts,
-                textByteCount, failureVideos, failureVideos, failureMessageByteCount, captionRootByteCount]
+                textByteCount, failureVideos, failureVideos, failureMessageByteCount, captionRootByteCount, pathEnds]
     }
 
     /// The offset of each section and the total file size, or nil when they overflow.
@@ -180,13 +189,18 @@ public final class CaptionIndex: @unchecked Sendable {
     }
 
     /// A video whose captions could not be indexed.
-    public struct Failure: Sendable, Equatable {
+    public struct Failure: Sendable, Equatable, CustomStringConvertible {
         /// The video number (position in the train list).
         public let video: Int
+        /// The video's path as the train list gives it.
+        public let videoPath: String
         /// What happened.
         public let status: VideoStatus
         /// The error message, naming the caption file.
         public let message: String
+
+        /// A sentence: "video 3 (abc.mp4) has no caption file: reading CSV file /c/abc.csv: no such file".
+        public var description: String { "video \(video) (\(videoPath)) \(status.explanation): \(message)" }
     }
 
     /// The index file.
@@ -199,6 +213,9 @@ public final class CaptionIndex: @unchecked Sendable {
     public let trainListFingerprint: UInt64
     /// The caption folder the index was built from.
     public let captionRoot: String
+    /// The captions whose times are odd (starting after they end, or negative), counted when the
+    /// index was built.
+    public let timeAnomalies: CaptionTimeAnomalies
 
     private let base: UnsafeRawPointer
     private let mappedLength: Int
@@ -280,6 +297,16 @@ public final class CaptionIndex: @unchecked Sendable {
             videoCount = Int(layout.videoCount)
             captionCount = Int(layout.captionCount)
             trainListFingerprint = field(CaptionIndexLayout.fingerprintOffset)
+            func reference(_ offset: Int) -> CaptionReference? {
+                let video = field(offset)
+                guard video < layout.videoCount else { return nil }
+                return CaptionReference(video: Int(video), caption: Int(clamping: field(offset + 8)))
+            }
+            timeAnomalies = CaptionTimeAnomalies(
+                reversedCount: Int(clamping: field(CaptionIndexLayout.reversedCountOffset)),
+                firstReversed: reference(CaptionIndexLayout.firstReversedOffset),
+                negativeCount: Int(clamping: field(CaptionIndexLayout.negativeCountOffset)),
+                firstNegative: reference(CaptionIndexLayout.firstNegativeOffset))
             captionRoot = String(decoding: UnsafeRawBufferPointer(start: base + offsets[11],
                                                                   count: Int(layout.captionRootByteCount)),
                                  as: UTF8.self)
@@ -404,9 +431,38 @@ public final class CaptionIndex: @unchecked Sendable {
             let start = failure == 0 ? 0 : Int(word(section: 9, failure - 1))
             let end = Int(word(section: 9, failure))
             let status = (try? self.status(ofVideo: video)) ?? .malformed
-            return Failure(video: video, status: status,
+            return Failure(video: video, videoPath: (try? videoPath(ofVideo: video)) ?? "", status: status,
                            message: String(decoding: bytes(section: 10, start..<end), as: UTF8.self))
         }
+    }
+
+    /// The stamp of video `video`'s caption file when the index was built (`CaptionFileStamp`).
+    public func captionFileStamp(ofVideo video: Int) throws -> UInt64 {
+        try checkVideo(video, "reading")
+        return word(section: 12, video)
+    }
+
+    /// Video `video`'s captions copied out of the index, as if read from its caption file
+    /// (an empty list for a failed video).
+    func captionFile(ofVideo video: Int) throws -> CaptionFile {
+        let captions = try self.captions(ofVideo: video)
+        let first = captions.firstCaption
+        let range = first..<(first + captions.count)
+        let textStart = first == 0 ? 0 : Int(word(section: 6, first - 1))
+        var textEnds: [Int] = []
+        textEnds.reserveCapacity(range.count)
+        for caption in range {
+            let end = Int(word(section: 6, caption))
+            guard end >= textStart + (textEnds.last ?? 0), end <= Int(layout.textByteCount) else {
+                throw CaptionIndexError(path: path, operation: "reading video \(video) from",
+                                        reason: .inconsistent("caption \(caption)'s text lies outside the text bytes"))
+            }
+            textEnds.append(end - textStart)
+        }
+        return CaptionFile(path: try captionPath(ofVideo: video),
+                           startTimes: range.map { double(section: 4, $0) }, endTimes: range.map { double(section: 5, $0) },
+                           textBytes: Array(bytes(section: 7, textStart..<(textStart + (textEnds.last ?? 0)))),
+                           textEnds: textEnds)
     }
 
     /// The number of videos with each status.

@@ -2,6 +2,7 @@
 // the video's caption CSV, then sample.
 
 import FoundationEssentials
+import Glibc
 
 // MARK: - Benchmark
 
@@ -69,5 +70,89 @@ extension CaptionIndex {
         }
         return CaptionSamplingBenchmark(samples: videos.count, indexMicrosecondsPerSample: microseconds(indexTime),
                                         csvMicrosecondsPerSample: microseconds(csvTime))
+    }
+}
+
+// MARK: - Keeping the index current
+
+/// How long it takes to tell whether a caption index is current, and to update it.
+public struct CaptionIndexFreshnessBenchmark: Sendable, CustomStringConvertible {
+    /// One timed check: every caption file stat'ed with `threads` threads and compared.
+    public struct Check: Sendable {
+        /// Threads stat'ing at once.
+        public let threads: Int
+        /// Wall-clock seconds.
+        public let seconds: Double
+    }
+
+    /// Videos (caption files) in the train list.
+    public let videos: Int
+    /// Seconds to build the index from scratch.
+    public let buildSeconds: Double
+    /// The checks of an up-to-date index.
+    public let checks: [Check]
+    /// Caption files changed before the update.
+    public let changedFiles: Int
+    /// Seconds of `openOrBuild` after those changes (the check, then reading the changed files
+    /// again and copying the rest).
+    public let updateSeconds: Double
+
+    public var description: String {
+        func format(_ seconds: Double) -> String { String(cFormat: "%.3f", seconds) }
+        var lines = ["caption index of \(videos) videos: built in \(format(buildSeconds)) s"]
+        for check in checks {
+            let perFile = check.seconds / Double(max(1, videos)) * 1e6
+            lines.append("  up-to-date check, \(check.threads) threads: \(format(check.seconds)) s "
+                         + "(\(String(cFormat: "%.2f", perFile)) µs per caption file)")
+        }
+        lines.append("  update after \(changedFiles) caption files changed: \(format(updateSeconds)) s")
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension CaptionIndex {
+    /// Builds the index of `trainList` at `path`, times the check of the up-to-date index with
+    /// each of `threadCounts`, then rewrites `changedFiles` of the caption files (every
+    /// `videos / changedFiles`-th, unchanged content, which changes their stamps) and times the
+    /// update. The caption files must exist under `captionRoot` and may be rewritten.
+    public static func benchmarkFreshness(trainList: TrainList, captionRoot: String, indexPath path: String,
+                                          threadCounts: [Int], changedFiles: Int) throws -> CaptionIndexFreshnessBenchmark {
+        let clock = ContinuousClock()
+        func seconds(_ duration: Duration) -> Double {
+            let (whole, fraction) = duration.components
+            return Double(whole) + Double(fraction) * 1e-18
+        }
+        let buildTime = try clock.measure { try build(trainList: trainList, captionRoot: captionRoot, to: path) }
+        var checks: [CaptionIndexFreshnessBenchmark.Check] = []
+        for threads in threadCounts {
+            var messages: [String] = []
+            let time = try clock.measure {
+                _ = try openOrBuild(at: path, trainList: trainList, captionRoot: captionRoot, statThreads: threads) {
+                    messages.append($0)
+                }
+            }
+            guard messages.contains(where: { $0.contains("is up to date") }) else {
+                throw CaptionIndexError(path: path, operation: "benchmarking",
+                                        reason: .inconsistent("the index was not found up to date: \(messages)"))
+            }
+            checks.append(.init(threads: threads, seconds: seconds(time)))
+        }
+        let changed = min(max(0, changedFiles), trainList.count)
+        let step = changed == 0 ? 1 : max(1, trainList.count / changed)
+        for video in stride(from: 0, to: trainList.count, by: step).prefix(changed) {
+            let file = trainList.captionPath(at: video, captionRoot: captionRoot)
+            if let bytes = try? readFileBytes(file) {
+                try Data(bytes).write(to: URL(fileURLWithPath: file + ".rewritten"))
+                guard rename(file + ".rewritten", file) == 0 else {
+                    throw CaptionIndexError(path: path, operation: "benchmarking",
+                                            reason: .system("cannot replace \(file): \(String(cString: strerror(errno)))"))
+                }
+            }
+        }
+        let updateTime = try clock.measure {
+            _ = try openOrBuild(at: path, trainList: trainList, captionRoot: captionRoot, statThreads: threadCounts.last ?? 32) { _ in }
+        }
+        return CaptionIndexFreshnessBenchmark(videos: trainList.count, buildSeconds: seconds(buildTime), checks: checks,
+                                              changedFiles: changed, updateSeconds: seconds(updateTime))
     }
 }

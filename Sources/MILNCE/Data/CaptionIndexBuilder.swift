@@ -38,6 +38,10 @@ public struct CaptionIndexBuildSummary: Sendable, Equatable {
     public let videoCountsByStatus: [CaptionIndex.VideoStatus: Int]
     /// The index file's size in bytes.
     public let fileBytes: UInt64
+    /// Videos whose caption file was read (all of them, unless an index was updated).
+    public let captionFilesRead: Int
+    /// Captions with odd times (starting after they end, or negative).
+    public let timeAnomalies: CaptionTimeAnomalies
 }
 
 extension CaptionIndexBuildSummary: CustomStringConvertible {
@@ -46,8 +50,10 @@ extension CaptionIndexBuildSummary: CustomStringConvertible {
         let problems = CaptionIndex.VideoStatus.allCases.filter { $0 != .ok }
             .compactMap { status in videoCountsByStatus[status].flatMap { $0 > 0 ? "\($0) \(status)" : nil } }
         let megabytes = (Double(fileBytes) / 100_000).rounded() / 10
+        let copied = videoCount - captionFilesRead
         return "\(captionCount) captions of \(videoCount) videos in \(path) (\(megabytes) MB)"
             + (problems.isEmpty ? "" : "; without captions: " + problems.joined(separator: ", "))
+            + (copied == 0 ? "" : "; \(captionFilesRead) caption files read, \(copied) unchanged ones copied from the previous index")
     }
 }
 
@@ -66,151 +72,99 @@ extension CaptionIndex {
                              workers: Int = ProcessInfo.processInfo.activeProcessorCount,
                              videosPerBatch: Int = 2048,
                              progress: ((CaptionIndexBuildProgress) -> Void)? = nil) throws -> CaptionIndexBuildSummary {
-        let fail = { (reason: CaptionIndexError.Reason) in
-            CaptionIndexError(path: path, operation: "building", reason: reason)
-        }
+        try build(trainList: trainList, captionRoot: captionRoot, to: path, reusing: nil, workers: workers,
+                  videosPerBatch: videosPerBatch, progress: progress)
+    }
+
+    /// `build`, copying the videos that `reuse` does not mark for rereading from its index (built
+    /// from the same train list and caption root) instead of reading their caption files.
+    static func build(trainList: TrainList, captionRoot: String, to path: String, reusing reuse: CaptionIndexReuse?,
+                      workers: Int = ProcessInfo.processInfo.activeProcessorCount, videosPerBatch: Int = 2048,
+                      progress: ((CaptionIndexBuildProgress) -> Void)? = nil) throws -> CaptionIndexBuildSummary {
         guard trainList.count <= Int(Int32.max) else {
-            throw fail(.invalidInput("\(trainList.count) videos is more than an index holds"))
+            throw CaptionIndexError(path: path, operation: "building",
+                                    reason: .invalidInput("\(trainList.count) videos is more than an index holds"))
         }
-        let workers = max(1, workers)
+        let writer = try CaptionIndexWriter(path: path)
+        defer { writer.removeTemporaryFiles() }
+        try writer.appendPaths(of: trainList)
         let batchSize = max(1, videosPerBatch)
-        let temporaryFolder = path + ".building-\(getpid())"
-        let fileManager = FileManager.default
-        try? fileManager.removeItem(atPath: temporaryFolder)
-        do {
-            try fileManager.createDirectory(atPath: temporaryFolder, withIntermediateDirectories: true)
-        } catch {
-            throw fail(.system("cannot create the folder \(temporaryFolder): \(describeSystemError(error))"))
-        }
-        defer { try? fileManager.removeItem(atPath: temporaryFolder) }
-
-        var sections: [SectionWriter] = []
-        for section in 0..<CaptionIndexLayout.sectionCount {
-            sections.append(try SectionWriter(path: temporaryFolder + "/section\(section)", indexPath: path))
-        }
-        var captionCount: UInt64 = 0
-        var failureCount: UInt64 = 0
-        var failureBytes: UInt64 = 0
-        var statusCounts: [VideoStatus: Int] = [:]
-        try sections[0].append(UInt64(0))
-
-        // The paths, straight from the list.
-        var pathBytes: UInt64 = 0
-        for videoPath in trainList.videoPaths {
-            let utf8 = Array(videoPath.utf8)
-            try utf8.withUnsafeBytes { try sections[3].append($0) }
-            pathBytes += UInt64(utf8.count)
-            try sections[2].append(pathBytes)
-        }
-
-        // The captions, a batch at a time.
         var batchStart = 0
         while batchStart < trainList.count {
             let batchEnd = min(trainList.count, batchStart + batchSize)
             let results = parseBatch(trainList: trainList, captionRoot: captionRoot, range: batchStart..<batchEnd,
-                                     workers: workers)
-            for (offset, result) in results.enumerated() {
-                let video = batchStart + offset
-                switch result {
-                case .captions(let file):
-                    // Native order is little-endian on every platform Swift runs on (see below).
-                    try file.startTimes.withUnsafeBytes { try sections[4].append($0) }
-                    try file.endTimes.withUnsafeBytes { try sections[5].append($0) }
-                    let (texts, ends) = file.textStorage
-                    let textBase = sections[7].byteCount
-                    try ends.map { textBase + UInt64($0) }.withUnsafeBytes { try sections[6].append($0) }
-                    try texts.withUnsafeBytes { try sections[7].append($0) }
-                    captionCount += UInt64(file.count)
-                    try sections[1].append(VideoStatus.ok.rawValue)
-                    statusCounts[.ok, default: 0] += 1
-                case .failed(let status, let message):
-                    try sections[1].append(status.rawValue)
-                    statusCounts[status, default: 0] += 1
-                    try sections[8].append(UInt64(video))
-                    let utf8 = Array(message.utf8)
-                    try utf8.withUnsafeBytes { try sections[10].append($0) }
-                    failureBytes += UInt64(utf8.count)
-                    try sections[9].append(failureBytes)
-                    failureCount += 1
-                }
-                try sections[0].append(captionCount)
-            }
+                                     reusing: reuse, workers: max(1, workers))
+            for (offset, result) in results.enumerated() { try writer.append(result, video: batchStart + offset) }
             batchStart = batchEnd
             progress?(CaptionIndexBuildProgress(videosDone: batchEnd, videoCount: trainList.count,
-                                                captionCount: Int(captionCount), failedVideos: Int(failureCount)))
+                                                captionCount: Int(writer.captionCount),
+                                                failedVideos: Int(writer.failureCount)))
         }
-        let root = Array(captionRoot.utf8)
-        try root.withUnsafeBytes { try sections[11].append($0) }
-        for section in sections { try section.close() }
-
-        let layout = CaptionIndexLayout(videoCount: UInt64(trainList.count), captionCount: captionCount,
-                                        textByteCount: sections[7].byteCount, pathByteCount: pathBytes,
-                                        failureCount: failureCount, failureMessageByteCount: failureBytes,
-                                        captionRootByteCount: UInt64(root.count))
-        guard let (offsets, fileSize) = layout.sectionOffsets, layout.sectionLengths.map({ lengths in
-            zip(lengths, sections).allSatisfy { $0 == $1.byteCount }
-        }) == true else {
-            throw fail(.inconsistent("the sections written do not match their counts"))
-        }
-        let header = makeHeader(layout: layout, fingerprint: trainList.fingerprint, fileSize: fileSize,
-                                checksums: sections.map { $0.checksum })
-        try assemble(path: path, header: header, sections: sections, offsets: offsets, fileSize: fileSize)
-        return CaptionIndexBuildSummary(path: path, videoCount: trainList.count, captionCount: Int(captionCount),
-                                        videoCountsByStatus: statusCounts, fileBytes: fileSize)
+        return try writer.finish(trainList: trainList, captionRoot: captionRoot)
     }
 
     // MARK: Parsing
 
-    /// A video's caption file, parsed or failed.
-    private enum ParsedVideo {
-        case captions(CaptionFile)
-        case failed(VideoStatus, String)
-    }
-
     private static func parseBatch(trainList: TrainList, captionRoot: String, range: Range<Int>,
-                                   workers: Int) -> [ParsedVideo] {
+                                   reusing reuse: CaptionIndexReuse?, workers: Int) -> [ParsedVideo] {
         let count = range.count
-        let results = UnsafeMutableBufferPointer<ParsedVideo>.allocate(capacity: count)
+        let batch = ParsedBatch(count: count)
         let lanes = min(workers, count)
         // Lane `lane` parses videos lane, lane + lanes, ...: each slot is written by one lane.
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
             var offset = lane
             while offset < count {
-                (results.baseAddress! + offset).initialize(to: parseVideo(trainList: trainList, captionRoot: captionRoot,
-                                                                          video: range.lowerBound + offset))
+                let video = range.lowerBound + offset
+                let parsed = reuse?.copy(video: video)
+                    ?? parseVideo(path: trainList.captionPath(at: video, captionRoot: captionRoot))
+                (batch.slots.baseAddress! + offset).initialize(to: parsed)
                 offset += lanes
             }
         }
-        let parsed = Array(results)
-        results.deinitialize()
-        results.deallocate()
-        return parsed
+        return batch.take()
     }
 
-    private static func parseVideo(trainList: TrainList, captionRoot: String, video: Int) -> ParsedVideo {
-        let path = trainList.captionPath(at: video, captionRoot: captionRoot)
+    /// The slots a batch's parsing threads write into.
+    private final class ParsedBatch: @unchecked Sendable {
+        // @unchecked: each slot is initialised by exactly one thread, and read by `take` after
+        // `concurrentPerform` has returned.
+        let slots: UnsafeMutableBufferPointer<ParsedVideo>
+        init(count: Int) { slots = .allocate(capacity: count) }
+        /// The parsed videos, in order; the slots are freed.
+        func take() -> [ParsedVideo] {
+            let parsed = Array(slots)
+            slots.deinitialize()
+            slots.deallocate()
+            return parsed
+        }
+    }
+
+    /// Reads the caption file at `path`, after taking its stamp: a file changed while it is read
+    /// then looks changed at the next check.
+    static func parseVideo(path: String) -> ParsedVideo {
+        let stamp = CaptionFileStamp.of(path: path)
         do {
             let file = try CaptionFile.read(contentsOf: path)
             guard file.count > 0 else {
-                return .failed(.empty, "reading CSV file \(path): the file has a header but no captions")
+                return ParsedVideo(stamp: stamp, content: .failed(.empty, "reading CSV file \(path): the file has a header but no captions"))
             }
-            return .captions(file)
+            return ParsedVideo(stamp: stamp, content: .captions(file))
         } catch let error as CSVError {
             switch error.reason {
-            case .fileNotFound: return .failed(.missing, error.description)
-            case .unreadable: return .failed(.unreadable, error.description)
-            case .noColumns: return .failed(.empty, error.description)
-            default: return .failed(.malformed, error.description)
+            case .fileNotFound: return ParsedVideo(stamp: stamp, content: .failed(.missing, error.description))
+            case .unreadable: return ParsedVideo(stamp: stamp, content: .failed(.unreadable, error.description))
+            case .noColumns: return ParsedVideo(stamp: stamp, content: .failed(.empty, error.description))
+            default: return ParsedVideo(stamp: stamp, content: .failed(.malformed, error.description))
             }
         } catch {
-            return .failed(.malformed, "reading CSV file \(path): \(error)")
+            return ParsedVideo(stamp: stamp, content: .failed(.malformed, "reading CSV file \(path): \(error)"))
         }
     }
 
     // MARK: Writing the file
 
-    private static func makeHeader(layout: CaptionIndexLayout, fingerprint: UInt64, fileSize: UInt64,
-                                   checksums: [UInt64]) -> [UInt8] {
+    static func makeHeader(layout: CaptionIndexLayout, fingerprint: UInt64, fileSize: UInt64,
+                           checksums: [UInt64], anomalies: CaptionTimeAnomalies) -> [UInt8] {
         var header = [UInt8](repeating: 0, count: CaptionIndexLayout.headerSize)
         header.withUnsafeMutableBytes { bytes in
             func put(_ value: UInt64, at offset: Int) {
@@ -233,6 +187,14 @@ extension CaptionIndex {
             for (section, checksum) in checksums.enumerated() {
                 put(checksum, at: CaptionIndexLayout.checksumsOffset + 8 * section)
             }
+            func putReference(_ reference: CaptionReference?, at offset: Int) {
+                put(reference.map { UInt64($0.video) } ?? UInt64.max, at: offset)
+                put(reference.map { UInt64($0.caption) } ?? UInt64.max, at: offset + 8)
+            }
+            put(UInt64(anomalies.reversedCount), at: CaptionIndexLayout.reversedCountOffset)
+            putReference(anomalies.firstReversed, at: CaptionIndexLayout.firstReversedOffset)
+            put(UInt64(anomalies.negativeCount), at: CaptionIndexLayout.negativeCountOffset)
+            putReference(anomalies.firstNegative, at: CaptionIndexLayout.firstNegativeOffset)
             let checksum = StreamingChecksum.of(UnsafeRawBufferPointer(rebasing:
                 bytes[0..<CaptionIndexLayout.headerChecksumOffset]))
             put(checksum, at: CaptionIndexLayout.headerChecksumOffset)
@@ -241,8 +203,8 @@ extension CaptionIndex {
     }
 
     /// Writes the header and the sections into `<path>.partial-<pid>`, then renames it to `path`.
-    private static func assemble(path: String, header: [UInt8], sections: [SectionWriter], offsets: [UInt64],
-                                 fileSize: UInt64) throws {
+    static func assemble(path: String, header: [UInt8], sections: [SectionWriter], offsets: [UInt64],
+                         fileSize: UInt64) throws {
         let partial = path + ".partial-\(getpid())"
         let output = try OutputFile(path: partial, indexPath: path)
         var completed = false

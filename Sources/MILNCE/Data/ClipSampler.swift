@@ -11,7 +11,7 @@ public struct ClipSamplingOptions: Sendable, Equatable {
     public var numCandidates: Int
     /// Tokens per caption row (20 for training).
     public var maxWords: Int
-    /// The shortest caption time span in seconds; shorter captions are widened (5.0).
+    /// The shortest caption time span in seconds, at least 0; shorter captions are widened (5.0).
     public var minTimeSeconds: Double
     /// Frames per clip (16).
     public var numFrames: Int
@@ -40,6 +40,10 @@ public struct ClipSamplingOptions: Sendable, Equatable {
         guard numCandidates >= 1 && numCandidates <= 1 << 20 else { throw fail("numCandidates must be in 1...\(1 << 20)") }
         guard maxWords >= 0 && maxWords <= 1 << 20 else { throw fail("maxWords must be in 0...\(1 << 20)") }
         guard minTimeSeconds.isFinite && abs(minTimeSeconds) < 1e12 else { throw fail("minTimeSeconds must be finite") }
+        guard minTimeSeconds >= 0 else {
+            throw fail("the shortest clip span (--min_time) must not be negative, got \(minTimeSeconds) s; "
+                       + "0 keeps every caption's own span, the reference's default is 5")
+        }
         guard numFrames >= 1 else { throw fail("numFrames must be at least 1") }
         guard framesPerSecond.isFinite && framesPerSecond > 0 else { throw fail("framesPerSecond must be positive") }
         guard clipSeconds.isFinite && clipSeconds < 1e12 else { throw fail("numFrames / framesPerSecond is too large") }

@@ -151,10 +151,49 @@ public struct HMDBVideo: Sendable, Equatable {
     }
 }
 
+/// A row of the HMDB-51 CSV file that is left out of the evaluation, and why.
+public struct HMDBSkippedRow: Sendable, Codable, Equatable {
+    /// The 0-based CSV data row.
+    public var row: Int
+    /// The line of the file it starts on.
+    public var line: Int
+    /// Its label.
+    public var label: String
+
+    /// Creates a record.
+    public init(row: Int, line: Int, label: String) {
+        self.row = row
+        self.line = line
+        self.label = label
+    }
+}
+
+/// What the HMDB-51 CSV file holds: the videos evaluated, and the rows left out.
+public struct HMDBDatasetRows: Sendable {
+    /// The CSV file.
+    public var path: String
+    /// The videos, in file order.
+    public var videos: [HMDBVideo]
+    /// The rows whose label lacks the `_test` suffix.
+    public var skippedRows: [HMDBSkippedRow]
+
+    /// One sentence on the rows left out, or nil when there are none.
+    public var skippedRowsDescription: String? {
+        guard let first = skippedRows.first else { return nil }
+        let count = skippedRows.count
+        return "\(path): \(count) of \(count + videos.count) \(count == 1 ? "row is" : "rows are") left out: "
+            + "\(count == 1 ? "its label does" : "their labels do") not end in '\(HMDBDataset.labelSuffix)', the suffix "
+            + "the reference removes to name the class folder (first: line \(first.line), label '\(first.label)'); "
+            + "write the label of class C as 'C\(HMDBDataset.labelSuffix)' to evaluate \(count == 1 ? "it" : "them")"
+    }
+}
+
 /// HMDB-51 with the three standard splits (`hmdb51.csv`: `video_id,label,split1,split2,split3`).
 public enum HMDBDataset {
     /// The split columns, in order.
     public static let splitColumns = ["split1", "split2", "split3"]
+    /// The suffix every label of the reference's CSV file carries (`brush_hair_test`).
+    public static let labelSuffix = "_test"
 
     /// The class name of a CSV label: the label without its last five characters, as the
     /// reference's `label[:-5]` (empty for a shorter label).
@@ -166,16 +205,29 @@ public enum HMDBDataset {
         return String(result)
     }
 
-    /// The videos of the CSV file. A split value of 1 is training, 2 is test, anything else is
-    /// unused (as the reference's `s == 1` and `s == 2`).
+    /// The videos of the CSV file (see `rows(csv:videoRoot:)`; the rows left out are dropped).
     ///
     /// - Throws: `CSVError` when the file is unreadable or lacks a column.
     public static func videos(csv: URL, videoRoot: URL) throws -> [HMDBVideo] {
+        try rows(csv: csv, videoRoot: videoRoot).videos
+    }
+
+    /// The videos of the CSV file, and the rows left out: those whose label does not end in
+    /// `_test` (the reference's `label[:-5]` would cut the class name itself). A split value of
+    /// 1 is training, 2 is test, anything else is unused (as the reference's `s == 1` and `s == 2`).
+    ///
+    /// - Throws: `CSVError` when the file is unreadable or lacks a column.
+    public static func rows(csv: URL, videoRoot: URL) throws -> HMDBDatasetRows {
         let table = try CSVTable.read(contentsOf: csv.path)
         let videoIDs = try table.pythonStrings(ofColumn: "video_id")
         let labels = try table.pythonStrings(ofColumn: "label")
         let splitColumns = try splitColumns.map { try table.column(named: $0) }
-        return (0..<table.rowCount).map { row in
+        var skipped: [HMDBSkippedRow] = []
+        let videos = (0..<table.rowCount).compactMap { row -> HMDBVideo? in
+            guard labels[row].hasSuffix(labelSuffix) else {
+                skipped.append(HMDBSkippedRow(row: row, line: table.lineNumber(ofRow: row), label: labels[row]))
+                return nil
+            }
             let className = className(ofLabel: labels[row])
             let splits = splitColumns.map { column -> SplitRole in
                 let value = table.withField(row: row, column: column) { PandasValues.number($0)?.doubleValue }
@@ -188,6 +240,7 @@ public enum HMDBDataset {
             let path = videoRoot.appendingPathComponent(className).appendingPathComponent(videoIDs[row])
             return HMDBVideo(row: row, videoID: videoIDs[row], className: className, splits: splits, path: path)
         }
+        return HMDBDatasetRows(path: csv.path, videos: videos, skippedRows: skipped)
     }
 
     /// The class names in sorted order (scikit-learn's `LabelEncoder`); a video's label index

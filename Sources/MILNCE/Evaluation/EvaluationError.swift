@@ -25,6 +25,9 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
     case badInputList(path: String, reason: String)
     /// Writing a result file failed.
     case writeFailed(path: String, reason: String)
+    /// Embedding rows hold NaN or infinite values: `what` names the embeddings, `rows` lists
+    /// the bad rows (0-based) of `rowCount`.
+    case nonFiniteEmbeddings(what: String, rows: [Int], rowCount: Int)
 
     /// What failed, on what, and why.
     public var description: String {
@@ -51,6 +54,13 @@ public enum EvaluationError: Error, CustomStringConvertible, Equatable {
             return "reading the inputs \(path): \(reason)"
         case let .writeFailed(path, reason):
             return "writing \(path): \(reason)"
+        case let .nonFiniteEmbeddings(what, rows, rowCount):
+            let shown = rows.prefix(10).map(String.init).joined(separator: ", ")
+                + (rows.count > 10 ? " and \(rows.count - 10) more" : "")
+            return "computing retrieval metrics: \(rows.count) of the \(rowCount) rows of \(what) hold NaN or infinite "
+                + "values (\(rows.count == 1 ? "row" : "rows") \(shown), counted from 0); metrics over them would be "
+                + "meaningless. Such rows come from a model whose weights are not finite (a training run that "
+                + "diverged) or from a damaged file: embed again with a sound checkpoint"
         }
     }
 }

@@ -26,18 +26,53 @@ public enum EvaluationModelFiles {
         let loaded = try ModelCheckpoint.load(from: checkpoint)
         var vectors: Tensor?
         if loaded.vocabularySize == nil {
-            let reference = URL(fileURLWithPath: referenceWordVectorsPath)
-            guard let url = wordVectors ?? (FileManager.default.fileExists(atPath: reference.path) ? reference : nil) else {
-                throw EvaluationError.badModelFiles(
-                    "\(checkpoint.path) holds no text network word embedding (text_module.word_embd.weight); "
-                        + "pass the word2vec matrix with --word2vec_path")
-            }
-            vectors = try WordFiles.loadMatrix(from: url)
+            vectors = try WordFiles.loadMatrix(from: try wordVectorsURL(explicit: wordVectors, checkpoint: checkpoint))
         }
         let model = try loaded.makeModel(wordVectors: vectors)
         try model.move(to: device)
         model.eval()
         return model
+    }
+
+    /// The whole model of a checkpoint already read from `checkpoint`, on `device`, after
+    /// checking that the dictionary of `wordCount` words at `dictionary` fits its word embedding
+    /// (or the word2vec matrix `wordVectors`, else `data/word2vec.pth`, when the checkpoint has
+    /// none): one row per word plus the padding row, and the width the text network takes.
+    ///
+    /// - Throws: `WordFilesError` when the dictionary does not fit, before the model is built;
+    ///   otherwise the errors of `model(checkpoint:wordVectors:device:)`.
+    public static func model(_ loaded: ModelCheckpoint, from checkpoint: URL, wordVectors: URL?, dictionary: URL,
+                             wordCount: Int, device: Device) throws -> MILNCEModel {
+        var vectors: Tensor?
+        if let shape = loaded.wordEmbeddingShape, shape.count == 2 {
+            try WordFiles.check(rows: shape[0], columns: shape[1],
+                                vectors: "the word embedding of \(checkpoint.path)", wordCount: wordCount,
+                                dictionary: dictionary.path, expectedColumns: nil)
+        } else {
+            let url = try wordVectorsURL(explicit: wordVectors, checkpoint: checkpoint)
+            let record = try WordFiles.loadMatrixRecord(from: url)
+            let width = loaded.stateDict.first { $0.name == "text_module.fc1.weight" }?.tensor.shape.last
+            try WordFiles.check(rows: record.shape[0], columns: record.shape[1], vectors: "the word vectors \(url.path)",
+                                wordCount: wordCount, dictionary: dictionary.path,
+                                expectedColumns: width ?? WordFiles.referenceDimension)
+            vectors = try Tensor(record).to(.float32)
+        }
+        let model = try loaded.makeModel(wordVectors: vectors)
+        try model.move(to: device)
+        model.eval()
+        return model
+    }
+
+    /// The word2vec matrix for a checkpoint without a word embedding: `explicit`, else the
+    /// reference's `data/word2vec.pth` when it exists.
+    private static func wordVectorsURL(explicit: URL?, checkpoint: URL) throws -> URL {
+        let reference = URL(fileURLWithPath: referenceWordVectorsPath)
+        guard let url = explicit ?? (FileManager.default.fileExists(atPath: reference.path) ? reference : nil) else {
+            throw EvaluationError.badModelFiles(
+                "\(checkpoint.path) holds no text network word embedding (text_module.word_embd.weight); "
+                    + "pass the word2vec matrix with --word2vec_path")
+        }
+        return url
     }
 
     /// The video network of a checkpoint of any layout, on `device`: the text network is neither
@@ -46,7 +81,13 @@ public enum EvaluationModelFiles {
     /// - Throws: `ModelError`, `TorchFileError` or `StateDictError` when the file cannot be read
     ///   or does not fit S3D-G.
     public static func videoNetwork(checkpoint: URL, device: Device) throws -> S3DG {
-        let loaded = try ModelCheckpoint.load(from: checkpoint)
+        try videoNetwork(ModelCheckpoint.load(from: checkpoint), device: device)
+    }
+
+    /// The video network of a checkpoint already read, on `device`.
+    ///
+    /// - Throws: `ModelError` or `StateDictError` when the state_dict does not fit S3D-G.
+    public static func videoNetwork(_ loaded: ModelCheckpoint, device: Device) throws -> S3DG {
         let network = try S3DG(embeddingDimension: loaded.embeddingDimension ?? 512, spaceToDepth: loaded.spaceToDepth)
         let state = Dictionary(loaded.stateDict.filter { !$0.name.hasPrefix("text_module.") }.map { ($0.name, $0.tensor) },
                                uniquingKeysWith: { first, _ in first })

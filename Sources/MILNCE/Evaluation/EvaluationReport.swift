@@ -29,6 +29,12 @@ public struct PublishedResult: Sendable, Codable, Equatable {
     /// Top-1 accuracy in percent (HMDB-51).
     public var top1Percent: Double?
 
+    /// Who obtained the numbers, for people: "the paper's TensorFlow implementation" or "the
+    /// reference's PyTorch implementation" (what the reference's README calls "This implementation").
+    public var source: String {
+        implementation.hasPrefix("TPU") ? "the paper's TensorFlow implementation" : "the reference's PyTorch implementation"
+    }
+
     private enum CodingKeys: String, CodingKey {
         case implementation, epochs, totalBatchSize = "total_batch_size", accelerator
         case trainingInput = "training_input", r1Percent = "R1_percent", r5Percent = "R5_percent"
@@ -82,6 +88,9 @@ public enum PublishedResults {
 public struct EvaluationReportSettings: Sendable, Codable, Equatable {
     /// The windows decoded per item.
     public var clips: EvaluationClipSettings
+    /// Where `num_frames`, `video_size` and `fps` came from: a flag, the checkpoint, or the
+    /// reference's default.
+    public var clipSources: [String: ClipSettingSource]?
     /// Items per network batch.
     public var batchSize: Int
     /// Decoding threads.
@@ -97,8 +106,9 @@ public struct EvaluationReportSettings: Sendable, Codable, Equatable {
 
     /// Settings from run options.
     public init(options: EvaluationRunOptions, device: String, maxWords: Int? = nil, lowercase: Bool? = nil,
-                dictionary: String? = nil) {
+                dictionary: String? = nil, clipSources: [String: ClipSettingSource]? = nil) {
         clips = options.clips
+        self.clipSources = clipSources
         batchSize = options.batchSize
         readerThreads = options.readerThreads
         self.maxWords = maxWords
@@ -108,7 +118,7 @@ public struct EvaluationReportSettings: Sendable, Codable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case clips = "windows", batchSize = "batch_size", readerThreads = "num_thread_reader"
+        case clips = "windows", clipSources = "window_sources", batchSize = "batch_size", readerThreads = "num_thread_reader"
         case maxWords = "max_words", lowercase, dictionary, device
     }
 }
@@ -193,6 +203,8 @@ public struct HMDBReport: Codable {
     public var emptyWindows: Int
     /// Every video left out, with its path and the reason.
     public var failures: [EvaluationFailure]
+    /// The CSV rows left out because their label lacks the `_test` suffix.
+    public var skippedRows: [HMDBSkippedRow]
     /// The settings (`fps` is not used: HMDB-51 is read at its native frame rate).
     public var settings: EvaluationReportSettings
     /// The reference's published numbers (percentages).
@@ -202,7 +214,8 @@ public struct HMDBReport: Codable {
 
     /// A report of an evaluation.
     public init(checkpoint: String, csv: String, videoRoot: String, result: LinearEvaluationResult,
-                all: [HMDBVideo], features: HMDBFeatures, settings: EvaluationReportSettings, seconds: Double) {
+                all: [HMDBVideo], skippedRows: [HMDBSkippedRow] = [], features: HMDBFeatures,
+                settings: EvaluationReportSettings, seconds: Double) {
         benchmark = "HMDB-51"
         self.checkpoint = checkpoint
         self.csv = csv
@@ -214,6 +227,7 @@ public struct HMDBReport: Codable {
         failed = features.failures.count
         emptyWindows = features.emptyWindowCount
         failures = features.failures
+        self.skippedRows = skippedRows
         self.settings = settings
         reference = PublishedResults.hmdb51
         self.seconds = seconds
@@ -221,7 +235,8 @@ public struct HMDBReport: Codable {
 
     private enum CodingKeys: String, CodingKey {
         case benchmark, checkpoint, csv, videoRoot = "video_root", result, splitCounts = "split_counts", videos
-        case evaluated, failed, emptyWindows = "empty_windows", failures, settings, reference, seconds
+        case evaluated, failed, emptyWindows = "empty_windows", failures, skippedRows = "skipped_rows", settings
+        case reference, seconds
     }
 }
 

@@ -1,5 +1,7 @@
 import CLinear
 import FoundationEssentials
+import Glibc
+import Synchronization
 
 // MARK: - Options
 
@@ -121,7 +123,13 @@ public enum LinearSVMError: Error, CustomStringConvertible, Equatable {
 /// trust-region steps (preconditioned conjugate gradients) differ from those of scikit-learn's
 /// bundled copy, so the two stop at different nearby solutions.
 ///
+/// Training is reproducible: LIBLINEAR's dual solver visits samples in an order drawn from the
+/// C library's `rand()`, which is seeded with `randomSeed` right before each training run, under
+/// a lock shared by every `LinearSVM`. (Other code calling `rand()` on another thread while a
+/// model trains would still change the order.)
+///
 /// A model may be used from several threads: prediction only reads it.
+// @unchecked: wraps LIBLINEAR's model pointer, which is only read after training.
 public final class LinearSVM: @unchecked Sendable {
     /// The distinct training labels, ascending.
     public let classes: [Int]
@@ -262,8 +270,7 @@ public final class LinearSVM: @unchecked Sendable {
                 if let message = check_parameter(problem, parameters) {
                     throw LinearSVMError.invalidParameter(String(cString: message))
                 }
-                silenceLibrary()
-                return train(problem, parameters)
+                return LinearSVM.trainReproducibly(problem, parameters)
             }
         }
         guard let trained = result else { throw LinearSVMError.trainingFailed }
@@ -294,9 +301,26 @@ public final class LinearSVM: @unchecked Sendable {
         if handle != nil { free_and_destroy_model(&handle) }
     }
 
-    /// Routes LIBLINEAR's progress messages nowhere.
-    private static func silenceLibrary() {
-        set_print_string_function { _ in }
+    /// Held while LIBLINEAR trains: its message function and the C library's `rand()` state,
+    /// which its dual solver draws its visiting order from, are global.
+    private static let libraryLock = Mutex(())
+
+    /// The seed of the C library's generator before each training run.
+    static let randomSeed: UInt32 = 1
+
+    /// `train` with LIBLINEAR's progress messages routed nowhere and `rand()` seeded right before,
+    /// under a lock: the same problem then gives the same model in every run and on every call,
+    /// whatever else the process drew from `rand()` in between.
+    private static func trainReproducibly(_ problem: UnsafePointer<CLinear.problem>,
+                                          _ parameters: UnsafePointer<CLinear.parameter>)
+        -> UnsafeMutablePointer<CLinear.model>? {
+        var model: UnsafeMutablePointer<CLinear.model>?
+        libraryLock.withLock { _ in
+            set_print_string_function { _ in }
+            srand(randomSeed)
+            model = train(problem, parameters)
+        }
+        return model
     }
 
     // MARK: Coefficients

@@ -187,6 +187,28 @@ public enum EmbeddingFiles {
         }
     }
 
+    /// The rows of a 2-d matrix that hold a NaN or infinite value, in order.
+    ///
+    /// - Throws: a `TorchError` reading the tensor.
+    public static func nonFiniteRows(of matrix: Tensor) throws -> [Int] {
+        guard matrix.rank == 2, matrix.shape[1] > 0 else { return [] }
+        let columns = matrix.shape[1]
+        let values = try matrix.to(.cpu).to(.float32).contiguous().toArray(of: Float.self)
+        return stride(from: 0, to: values.count, by: columns).enumerated().compactMap { row, start in
+            values[start..<(start + columns)].allSatisfy(\.isFinite) ? nil : row
+        }
+    }
+
+    /// Checks that every value of a 2-d matrix is finite.
+    ///
+    /// - Throws: `EvaluationError.nonFiniteEmbeddings` naming `what` and the bad rows.
+    public static func requireFinite(_ matrix: Tensor, what: String) throws {
+        let rows = try nonFiniteRows(of: matrix)
+        guard rows.isEmpty else {
+            throw EvaluationError.nonFiniteEmbeddings(what: what, rows: rows, rowCount: matrix.shape.first ?? 0)
+        }
+    }
+
     /// Reads a 2-d matrix (`.npy`, any numeric type) as float32.
     ///
     /// - Throws: `EvaluationError.badEmbeddingFile` when the file cannot be read or is not a

@@ -189,13 +189,16 @@ public struct RetrievalShare {
     /// reference's `compute_metrics`.
     ///
     /// - Throws: `EvaluationError.invalidSettings` when the shapes do not pair up (more text
-    ///   rows than videos, or different dimensions), or a `TorchError`.
+    ///   rows than videos, or different dimensions), `EvaluationError.nonFiniteEmbeddings` when
+    ///   a row holds NaN or an infinity, or a `TorchError`.
     public static func metrics(text: Tensor, video: Tensor) throws -> RetrievalMetrics {
         let rows = text.shape.first ?? 0
         guard text.rank == 2, video.rank == 2, text.shape[1] == video.shape[1], rows <= video.shape[0] else {
             throw EvaluationError.invalidSettings(
                 "text embeddings \(text.shape) and video embeddings \(video.shape) do not pair up row by row")
         }
+        try EmbeddingFiles.requireFinite(text, what: "the text embeddings")
+        try EmbeddingFiles.requireFinite(video, what: "the video embeddings")
         let similarity = try withoutGrad {
             try text.to(.float32).matmul(video.to(.float32).t()).to(.cpu).contiguous().toArray(of: Float.self)
         }

@@ -44,6 +44,11 @@ public struct ModelCheckpoint {
         stateDict.first { $0.name == "text_module.word_embd.weight" }?.tensor.shape.first
     }
 
+    /// The shape of the word-embedding matrix (rows x word dimension), when the text network is present.
+    public var wordEmbeddingShape: [Int]? {
+        stateDict.first { $0.name == "text_module.word_embd.weight" }?.tensor.shape
+    }
+
     /// Size of the video embedding (`fc`'s outputs).
     public var embeddingDimension: Int? {
         stateDict.first { $0.name == "fc.weight" }?.tensor.shape.first
@@ -140,7 +145,7 @@ public struct ModelCheckpoint {
             }
         }
         lines.append("\(stateDict.count) tensors, \(parameters) parameters"
-                     + (vocabularySize.map { ", word embedding \($0) x 300" } ?? "")
+                     + (wordEmbeddingShape.map { ", word embedding \($0.map(String.init).joined(separator: " x "))" } ?? "")
                      + (spaceToDepth ? ", video input layout: space-to-depth (the released model's)" : ", video input layout: plain"))
         return lines.joined(separator: "\n")
     }

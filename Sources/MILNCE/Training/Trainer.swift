@@ -114,6 +114,12 @@ public struct TrainingConfiguration: Sendable {
         requireFolder(captionRoot, "--caption_root")
         requireFile(wordVectorsPath, "--word2vec_path")
         requireFile(dictionaryPath, "--token_to_word_path")
+        if files.fileExists(atPath: wordVectorsPath) && files.fileExists(atPath: dictionaryPath) {
+            do {
+                try WordFiles.checkTrainingFiles(wordVectors: URL(fileURLWithPath: wordVectorsPath),
+                                                 dictionary: URL(fileURLWithPath: dictionaryPath))
+            } catch { problems.append("\(error)") }
+        }
         if !pretrainCNNPath.isEmpty { requireFile(pretrainCNNPath, "--pretrain_cnn_path") }
         if evaluate {
             requireFolder(evalVideoRoot, "--eval_video_root")
@@ -135,6 +141,7 @@ public struct TrainingConfiguration: Sendable {
         if warmupSteps < 0 { problems.append("--warmup_steps must not be negative") }
         if !(learningRate > 0) { problems.append("--lr must be positive") }
         if !(fps > 0) { problems.append("--fps must be positive") }
+        if !(minTime >= 0) { problems.append("--min_time must not be negative, got \(minTime)") }
         if saveEverySteps < 0 { problems.append("--save_every_steps must not be negative") }
         if !problems.isEmpty {
             throw TrainingError.invalidConfiguration("cannot start training:\n  " + problems.joined(separator: "\n  "))
@@ -233,30 +240,11 @@ public final class Trainer {
     func openCaptionIndex(trainList: TrainList, group: ProcessGroup?) throws -> CaptionIndex {
         let c = configuration
         let path = c.captionIndexPath ?? c.checkpointFolder.appendingPathComponent("captions.index").path
-        let usable = { () -> CaptionIndex? in
-            guard let index = try? CaptionIndex(contentsOf: path, expecting: trainList),
-                  index.captionRoot == c.captionRoot else { return nil }
-            return index
-        }
-        if world.rank == 0, usable() == nil {
-            log.info("building the caption index \(path) from \(trainList.count) videos' captions in \(c.captionRoot)")
-            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(),
-                                                    withIntermediateDirectories: true)
-            let progress = ProgressDisplay("caption index", total: trainList.count)
-            let summary = try CaptionIndex.build(trainList: trainList, captionRoot: c.captionRoot, to: path) {
-                progress.update($0.videosDone)
-            }
-            progress.finish()
-            log.info("caption index: \(summary)")
-        }
+        let built = world.rank == 0
+            ? try CaptionIndex.openOrBuild(at: path, trainList: trainList, captionRoot: c.captionRoot) { log.info($0) }
+            : nil
         try group?.barrier()
-        let index = try CaptionIndex(contentsOf: path, expecting: trainList)
-        let failures = index.failures
-        if !failures.isEmpty {
-            log.info("\(failures.count) of \(index.videoCount) videos have unusable captions; they are replaced when drawn"
-                     + " (first: \(failures.prefix(3).map { "\($0)" }.joined(separator: "; ")))")
-        }
-        return index
+        return try built ?? CaptionIndex(contentsOf: path, expecting: trainList)
     }
 
     // MARK: The run

@@ -193,12 +193,13 @@ struct GeneratedDataset {
         }
         // Another version of the format.
         var newer = good
-        newer[CaptionIndexLayout.versionOffset] = 2
+        let other = UInt8(CaptionIndexLayout.version + 1)
+        newer[CaptionIndexLayout.versionOffset] = other
         try newer.write(to: URL(fileURLWithPath: corruptPath))
         #expect {
             try CaptionIndex(contentsOf: corruptPath)
         } throws: {
-            ($0 as? CaptionIndexError)?.reason == .unsupportedVersion(found: 2, supported: CaptionIndexLayout.version)
+            ($0 as? CaptionIndexError)?.reason == .unsupportedVersion(found: UInt32(other), supported: CaptionIndexLayout.version)
         }
         #expect(throws: CaptionIndexError.self) {
             try CaptionIndex(contentsOf: dataset.folder.appendingPathComponent("absent.index").path)

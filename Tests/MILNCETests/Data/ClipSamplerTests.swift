@@ -226,6 +226,16 @@ private func randomCaptions(_ generator: inout SplitMix64, vocabulary: [String])
         #expect(throws: ClipSamplingError.self) {
             try ClipSampler(tokenizer: tokenizer, options: ClipSamplingOptions(framesPerSecond: 0))
         }
+        #expect {
+            try ClipSampler(tokenizer: tokenizer, options: ClipSamplingOptions(minTimeSeconds: -1))
+        } throws: { error in
+            "\(error)".contains("--min_time") && "\(error)".contains("negative")
+        }
+        _ = try ClipSampler(tokenizer: tokenizer, options: ClipSamplingOptions(minTimeSeconds: 0))
+        // Training reports it with the other flags, before any work.
+        var configuration = TrainingConfiguration()
+        configuration.minTime = -0.5
+        #expect { try configuration.validate() } throws: { "\($0)".contains("--min_time must not be negative") }
         let sampler = try ClipSampler(tokenizer: tokenizer, options: ClipSamplingOptions())
         var generator = SplitMix64(seed: 0)
         #expect(throws: ClipSamplingError.self) {

@@ -163,6 +163,34 @@ struct EvaluationDatasetTests {
         #expect(HMDBDataset.className(ofLabel: label) == expected)
     }
 
+    @Test("HMDB-51 rows whose label lacks '_test' are left out, counted and named")
+    func hmdbRowsWithoutTheSuffix() throws {
+        let scratch = try TestEnvironment.temporaryDirectory("hmdb-csv")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let csv = scratch.appendingPathComponent("hmdb51.csv")
+        try Data("""
+        video_id,label,split1,split2,split3
+        a.avi,brush_hair_test,1,1,2
+        b.avi,brush_hair,1,2,2
+        c.avi,ride_horse_test,2,1,1
+        d.avi,ab,2,2,1
+
+        """.utf8).write(to: csv)
+        let videos = try HMDBDataset.videos(csv: csv, videoRoot: scratch)
+        #expect(videos.map(\.videoID) == ["a.avi", "c.avi"])
+        #expect(videos.map(\.className) == ["brush_hair", "ride_horse"])
+        let rows = try HMDBDataset.rows(csv: csv, videoRoot: scratch)
+        #expect(rows.videos == videos)
+        #expect(rows.skippedRows == [HMDBSkippedRow(row: 1, line: 3, label: "brush_hair"),
+                                     HMDBSkippedRow(row: 3, line: 5, label: "ab")])
+        let message = try #require(rows.skippedRowsDescription)
+        #expect(message.contains(csv.path) && message.contains("2 of 4 rows are left out"))
+        #expect(message.contains("line 3, label 'brush_hair'") && message.contains("'_test'"))
+
+        try Data("video_id,label,split1,split2,split3\na.avi,brush_hair_test,1,1,2\n".utf8).write(to: csv)
+        #expect(try HMDBDataset.rows(csv: csv, videoRoot: scratch).skippedRowsDescription == nil)
+    }
+
     @Test("a YouCook2 row without a number of seconds is an error naming the file and line")
     func badYouCookTimes() throws {
         let scratch = try TestEnvironment.temporaryDirectory("youcook-csv")

@@ -211,6 +211,31 @@ struct LinearSVMTests {
         #expect(zip(a, b).map { abs($0 - $1) }.max() ?? 1 < 1e-4)
     }
 
+    @Test("training twice on the same data gives the same model (LIBLINEAR's random order is seeded)")
+    func reproducible() throws {
+        // Overlapping classes with a large C and fewer samples than features: the dual solver's
+        // coordinate descent, whose visiting order comes from the C library's rand(), stops at
+        // its iteration limit, so where it stops depends on that order.
+        let problem = BlobProblem(classCount: 4, trainCount: 120, testCount: 40, dimension: 200, seed: 51,
+                                  separation: 0.05)
+        let (train, labels, test) = problem.generate()
+        let options = LinearSVMOptions(cost: 100, solver: .dual)
+        var models: [LinearSVM] = []
+        for _ in 0..<2 {
+            models.append(try LinearSVM(features: train, featureCount: 200, labels: labels, options: options))
+            // Other code of the process drawing from the same generator between two runs.
+            for _ in 0..<7 { _ = rand() }
+        }
+        let weights = models.map(\.weights)
+        let largestDifference = zip(weights[0].joined(), weights[1].joined()).map { abs($0 - $1) }.max() ?? 0
+        let sameWeights = weights[0] == weights[1]
+        #expect(sameWeights, "the weights differ by up to \(largestDifference)")
+        let sameIntercepts = models[0].intercepts == models[1].intercepts
+        #expect(sameIntercepts)
+        let sameDecisions = try models[0].decisionValues(features: test) == models[1].decisionValues(features: test)
+        #expect(sameDecisions)
+    }
+
     @Test("rejects bad input with typed errors")
     func errors() {
         #expect(throws: LinearSVMError.emptyTrainingSet) {

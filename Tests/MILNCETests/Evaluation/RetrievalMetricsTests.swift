@@ -2,6 +2,7 @@ import Foundation
 import MILNCE
 import Testing
 import TestSupport
+import Torch
 
 /// The reference's `compute_metrics`, run on a raw float32 matrix; prints the metrics as JSON,
 /// or the name of the exception NumPy/Python raised.
@@ -158,6 +159,19 @@ struct RetrievalMetricsTests {
         let metrics = try RetrievalMetrics(similarity: [.infinity, 1, 0, .infinity], rows: 2, columns: 2)
         #expect(metrics.count == 0)
         #expect(metrics.r1.isNaN)
+    }
+
+    @Test("embeddings with a NaN or infinite row give an error naming the rows, not metrics")
+    func nonFiniteEmbeddings() throws {
+        let text = try Tensor([1, 0, Float.nan, 1, 0, 1], shape: [3, 2])
+        let video = try Tensor([1, 0, 0, 1, 1, 1, 2, -Float.infinity], shape: [4, 2])
+        #expect(throws: EvaluationError.nonFiniteEmbeddings(what: "the text embeddings", rows: [1], rowCount: 3)) {
+            try RetrievalShare.metrics(text: text, video: video)
+        }
+        let finiteText = try Tensor([1, 0, 0, 1, 1, 1], shape: [3, 2])
+        #expect(throws: EvaluationError.nonFiniteEmbeddings(what: "the video embeddings", rows: [3], rowCount: 4)) {
+            try RetrievalShare.metrics(text: finiteText, video: video)
+        }
     }
 
     @Test("rejects malformed shapes")
