@@ -54,7 +54,7 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: Optimisation (reference flags)
     @Option(help: "adam or sgd.")
-    var optimizer = "adam"
+    var optimizer: OptimizerKind = .adam
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Initial learning rate.")
     var lr = 0.001
     @Option(name: [.customLong("momemtum"), .customLong("momentum")], help: "SGD momentum.")
@@ -74,7 +74,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("num_class"), help: "Embedding dimension.")
     var numClass = 512
     @Option(name: .customLong("weight_init"), help: "uniform (PyTorch defaults) or kaiming_normal.")
-    var weightInit = "uniform"
+    var weightInit: WeightInitialization = .uniform
 
     // MARK: Clips (reference flags)
     @Option(name: .customLong("num_frames"), help: "Frames per clip.")
@@ -126,7 +126,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("dist-file"), help: "Shared file for the SLURM rendezvous (.<job id> appended).")
     var distFile = "dist-file"
     @Option(name: .customLong("dist-backend"), help: "nccl (GPUs) or gloo (CPUs).")
-    var distBackend = "nccl"
+    var distBackend: DistributedBackend = .nccl
     @Option(help: "GPU to use (single process).")
     var gpu: Int?
     @Flag(name: .customLong("multiprocessing-distributed"), help: "One worker process per local GPU.")
@@ -134,7 +134,7 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: New options
     @Option(help: "fp32, or bf16 autocast (CUDA).")
-    var precision = "fp32"
+    var precision: Precision = .fp32
     @Flag(name: .customLong("channels_last"), help: "channels_last_3d layout for clips and convolutions (CUDA).")
     var channelsLast = false
     @Option(name: .customLong("save_every_steps"), help: "Also checkpoint every N steps (0: only after epochs).")
@@ -156,7 +156,6 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
 
     func validate() throws {
-        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16") }
         for (value, flag) in [(cropOnly, "--crop_only"), (centercrop, "--centercrop"), (randomFlip, "--random_flip"),
                               (cudnnBenchmark, "--cudnn_benchmark"), (verbose, "--verbose")] where value != 0 && value != 1 {
             throw ValidationError("\(flag) must be 0 or 1")
@@ -201,7 +200,7 @@ struct TrainCommand: ParsableCommand {
         c.pretrainCNNPath = pretrainCNNPath
         c.nDisplay = nDisplay
         c.verbose = verbose == 1
-        c.precision = Precision(rawValue: precision)!
+        c.precision = precision
         c.channelsLast = channelsLast
         c.saveEverySteps = saveEverySteps
         c.microBatches = microBatches
@@ -348,3 +347,11 @@ enum WorkerLauncher {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+// The typed options parse from the reference's spellings (`--optimizer sgd`, `--weight_init
+// kaiming_normal`, `--dist-backend gloo`, `--precision bf16`); anything else is refused with the
+// list of choices.
+extension OptimizerKind: ExpressibleByArgument {}
+extension WeightInitialization: ExpressibleByArgument {}
+extension DistributedBackend: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}

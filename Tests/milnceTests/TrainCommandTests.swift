@@ -111,7 +111,7 @@ enum TrainingFixture {
         #expect(c.videoRoot == "path_to_howto_videos")
         // The reference's defaults.
         let defaults = try TrainCommand.parse([]).trainingConfiguration()
-        #expect(defaults.optimizer == "adam" && defaults.momentum == 0.9 && defaults.numFrames == 16)
+        #expect(defaults.optimizer == .adam && defaults.momentum == 0.9 && defaults.numFrames == 16)
         #expect(defaults.videoSize == 224 && defaults.fps == 5 && defaults.cropOnly && !defaults.centerCrop)
         #expect(defaults.randomFlip && defaults.minTime == 5 && defaults.seed == 1 && defaults.batchSize == 256)
         #expect(defaults.warmupSteps == 5000 && defaults.epochs == 300 && defaults.numThreadReader == 20)
@@ -120,7 +120,18 @@ enum TrainingFixture {
         #expect(try TrainCommand.parse(["-e"]).evaluate)
     }
 
-    @Test(arguments: [["--precision", "fp16"], ["--crop_only", "2"], ["--random_flip=-1"], ["--start-epoch=-1"]])
+    @Test func typedOptionsParseFromTheReferencesSpellings() throws {
+        let c = try TrainCommand.parse(["--optimizer", "sgd", "--weight_init", "kaiming_normal", "--dist-backend", "gloo",
+                                        "--precision", "bf16"]).trainingConfiguration()
+        #expect(c.optimizer == .sgd && c.weightInit == .kaimingNormal)
+        #expect(c.distributedBackend == .gloo && c.precision == .bf16)
+        let defaults = try TrainCommand.parse([]).trainingConfiguration()
+        #expect(defaults.weightInit == .uniform && defaults.distributedBackend == .nccl && defaults.precision == .fp32)
+    }
+
+    @Test(arguments: [["--precision", "fp16"], ["--crop_only", "2"], ["--random_flip=-1"], ["--start-epoch=-1"],
+                      ["--optimizer", "rmsprop"], ["--weight_init", "xavier"], ["--dist-backend", "mpi"],
+                      ["--optimizer", "Adam"]])
     func badFlagsAreRejected(_ arguments: [String]) {
         #expect(throws: (any Error).self) { try TrainCommand.parse(arguments) }
     }
@@ -130,7 +141,6 @@ enum TrainingFixture {
         c.trainCSV = "/nonexistent/train.csv"
         c.videoRoot = "/nonexistent/videos"
         c.captionRoot = ""
-        c.optimizer = "rmsprop"
         c.batchSize = 0
         do {
             try c.validate()
@@ -138,7 +148,7 @@ enum TrainingFixture {
         } catch {
             let message = "\(error)"
             for expected in ["--train_csv /nonexistent/train.csv", "--video_path /nonexistent/videos",
-                             "--caption_root is required", "--optimizer", "--batch_size"] {
+                             "--caption_root is required", "--batch_size"] {
                 #expect(message.contains(expected), "\(expected) missing from: \(message)")
             }
         }

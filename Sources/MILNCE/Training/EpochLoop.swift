@@ -1,0 +1,93 @@
+import FoundationEssentials
+import Torch
+
+/// Why an epoch ended.
+enum EpochOutcome {
+    /// Every batch was trained; the run continues at `next`.
+    case completed(next: TrainingPosition)
+    /// The run stops at `position`.
+    case stopped(TrainingEnd, at: TrainingPosition)
+}
+
+/// Trains a session epoch by epoch, batch by batch, and tells the observers about each step and
+/// epoch. It stops after the last epoch or after `--max_steps` steps.
+final class EpochLoop {
+    let session: TrainingSession
+    let observers: TrainingObservers
+    /// Steps taken by this process in this run.
+    private(set) var stepsThisRun = 0
+    /// The loss of the last step.
+    private(set) var lastLoss: Double?
+    /// Samples replaced on this rank in this run.
+    private(set) var skippedSamples = 0
+
+    init(session: TrainingSession, observers: TrainingObservers) {
+        self.session = session
+        self.observers = observers
+    }
+
+    /// Runs to the end; returns why it ended and where.
+    func run() throws -> (TrainingEnd, TrainingPosition) {
+        var position = session.start
+        try observers.trainingWillStart(at: position)
+        for epoch in position.epoch..<max(position.epoch, session.configuration.epochs) {
+            try observers.epochWillStart(epoch, at: position)
+            switch try runEpoch(epoch, from: position) {
+            case .completed(let next):
+                position = next
+            case .stopped(let end, let at):
+                try observers.trainingDidEnd(end, at: at)
+                return (end, at)
+            }
+        }
+        try observers.trainingDidEnd(.completed, at: position)
+        return (.completed, position)
+    }
+
+    /// Trains the batches of `epoch` from `position.batch` on.
+    func runEpoch(_ epoch: Int, from position: TrainingPosition) throws -> EpochOutcome {
+        let batches = try session.loader.epoch(epoch, startingAt: position.batch)
+        defer { batches.stop() }
+        var failures: [SampleFailure] = []
+        var trained = position.batch
+        while let batch = batches.next() {
+            let record = try train(batch, epoch: epoch, dataWaitSeconds: batches.waitingSeconds)
+            trained += 1
+            failures += batch.failures
+            try observers.stepDidFinish(record)
+            if let end = stopRequested(), !record.endsEpoch {
+                return .stopped(end, at: record.position)
+            }
+        }
+        return .completed(next: try finishEpoch(epoch, failures: failures))
+    }
+
+    private func finishEpoch(_ epoch: Int, failures: [SampleFailure]) throws -> TrainingPosition {
+        let next = TrainingPosition(epoch: epoch + 1, batch: 0, globalStep: session.step.schedule.stepsTaken)
+        try observers.epochDidFinish(EpochRecord(epoch: epoch, position: next, failures: failures))
+        return next
+    }
+
+    /// One optimiser step on `batch`.
+    private func train(_ batch: TrainingBatch, epoch: Int, dataWaitSeconds: Double) throws -> StepRecord {
+        if batch.blankSamples == session.perRankBatch {
+            throw TrainingError.noUsableSamples(batch: batch.number, lastFailure: batch.failures.last)
+        }
+        let step = session.step
+        let outcome = try session.withCollectives { try step.run(video: batch.video, text: batch.text) }
+        stepsThisRun += 1
+        lastLoss = outcome.loss
+        skippedSamples += batch.failures.count
+        return StepRecord(
+            epoch: epoch, batch: batch.number, batchesPerEpoch: session.batchesPerEpoch,
+            position: TrainingPosition(epoch: epoch, batch: batch.number + 1, globalStep: step.schedule.stepsTaken),
+            loss: outcome.loss, learningRate: outcome.learningRate, clips: session.totalBatch,
+            failures: batch.failures, dataWaitSeconds: dataWaitSeconds)
+    }
+
+    /// Whether to stop after the step just taken: `--max_steps`.
+    private func stopRequested() -> TrainingEnd? {
+        let limit = session.configuration.maxSteps
+        return limit > 0 && stepsThisRun >= limit ? .stepLimit(limit) : nil
+    }
+}
