@@ -300,6 +300,28 @@ enum TrainingFixture {
         #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/nan")).isEmpty)
     }
 
+    /// `--max_steps N` takes exactly N steps and ends with a checkpoint of where it stopped, also
+    /// when the limit falls on an epoch's last batch, and with one batch per epoch.
+    @Test(arguments: [(batch: 4, steps: 3, checkpoint: "epoch0001.pth.tar"),
+                      (batch: 12, steps: 1, checkpoint: "epoch0001.pth.tar"),
+                      (batch: 4, steps: 2, checkpoint: "epoch0000.step00000002.pth.tar")])
+    func maxStepsTakesExactlyThatManySteps(batch: Int, steps: Int, checkpoint: String) throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("max-steps")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let arguments = TrainingFixture.arguments(data, run: folder, name: "limited", batch: batch, epochs: 3)
+            + ["--max_steps", "\(steps)"]
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("limited.log"))
+        #expect(result.status == 0, "\(result.output.suffix(600))")
+        let log = try String(contentsOf: folder.appendingPathComponent("log/limited.txt"), encoding: .utf8)
+        let stepLines = log.split(separator: "\n").filter { $0.hasPrefix("Epoch ") && $0.contains("Training loss") }
+        #expect(stepLines.count == steps, "\(log)")
+        let saved = TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/limited")).map(\.lastPathComponent)
+        #expect(saved.last == checkpoint, "\(saved)")
+        let newest = try ModelCheckpoint.load(from: folder.appendingPathComponent("checkpoint/limited/\(checkpoint)"))
+        #expect(newest.contents?["milnce"]?["global_step"]?.asInt == steps)
+    }
+
     @Test func aBatchWithNoLoadableSampleStopsTheRun() throws {
         let data = try TrainingFixture.dataset()
         let folder = try TestEnvironment.temporaryDirectory("no-samples")

@@ -55,8 +55,12 @@ final class EpochLoop {
             trained += 1
             failures += batch.failures
             try observers.stepDidFinish(record)
-            if let end = stopRequested(), !record.endsEpoch {
-                return .stopped(end, at: record.position)
+            if let end = stopRequested() {
+                // A stop on the epoch's last batch ends the epoch first (its checkpoint is the stop's);
+                // on the last epoch's, the run is simply complete.
+                guard record.endsEpoch else { return .stopped(end, at: record.position) }
+                let next = try finishEpoch(epoch, failures: failures)
+                return next.epoch >= session.configuration.epochs ? .completed(next: next) : .stopped(end, at: next)
             }
         }
         return .completed(next: try finishEpoch(epoch, failures: failures))
