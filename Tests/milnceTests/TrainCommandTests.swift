@@ -300,6 +300,21 @@ enum TrainingFixture {
         #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/nan")).isEmpty)
     }
 
+    /// An epoch whose batches end early (here: a batch too large to allocate, 4 clips of 10^8
+    /// frames) stops the run with the loader's reason, and no checkpoint claims the epoch.
+    @Test func anEpochWhoseDataFailsStopsTheRunWithoutACheckpoint() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("failed-epoch")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "failed")
+        arguments[arguments.firstIndex(of: "--num_frames")! + 1] = "100000000"
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("failed.log"))
+        #expect(result.status != 0)
+        #expect(result.output.contains("epoch 1 stopped after 0 of its 3 batches"), "\(result.output.suffix(800))")
+        #expect(result.output.contains("No checkpoint claims this epoch"), "\(result.output.suffix(800))")
+        #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/failed")).isEmpty)
+    }
+
     /// `--max_steps N` takes exactly N steps and ends with a checkpoint of where it stopped, also
     /// when the limit falls on an epoch's last batch, and with one batch per epoch.
     @Test(arguments: [(batch: 4, steps: 3, checkpoint: "epoch0001.pth.tar"),

@@ -10,7 +10,8 @@ enum EpochOutcome {
 }
 
 /// Trains a session epoch by epoch, batch by batch, and tells the observers about each step and
-/// epoch. It stops after the last epoch or after `--max_steps` steps.
+/// epoch. It stops after the last epoch or after `--max_steps` steps; it throws when an epoch's
+/// data fails, so that no checkpoint claims an epoch that was not trained.
 final class EpochLoop {
     let session: TrainingSession
     let observers: TrainingObservers
@@ -63,6 +64,10 @@ final class EpochLoop {
                 return next.epoch >= session.configuration.epochs ? .completed(next: next) : .stopped(end, at: next)
             }
         }
+        if trained < session.batchesPerEpoch {
+            throw TrainingRunError.epochFailed(epoch: epoch, batchesTrained: trained, batchesPerEpoch: session.batchesPerEpoch,
+                                               reason: batches.error.map { "\($0)" })
+        }
         return .completed(next: try finishEpoch(epoch, failures: failures))
     }
 
@@ -93,5 +98,22 @@ final class EpochLoop {
     private func stopRequested() -> TrainingEnd? {
         let limit = session.configuration.maxSteps
         return limit > 0 && stepsThisRun >= limit ? .stepLimit(limit) : nil
+    }
+}
+
+/// Failures of the epoch loop other than the step's.
+public enum TrainingRunError: Error, CustomStringConvertible {
+    /// An epoch's batches ended before its last batch (the loader could not go on).
+    case epochFailed(epoch: Int, batchesTrained: Int, batchesPerEpoch: Int, reason: String?)
+
+    /// What failed, why, and what to do.
+    public var description: String {
+        switch self {
+        case let .epochFailed(epoch, trained, total, reason):
+            "epoch \(epoch + 1) stopped after \(trained) of its \(total) batches: "
+                + (reason ?? "the loader ended early without saying why")
+                + ". No checkpoint claims this epoch; once the cause is fixed, run the same command with --resume "
+                + "to continue from the last checkpoint"
+        }
     }
 }
