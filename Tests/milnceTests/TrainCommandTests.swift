@@ -300,6 +300,48 @@ enum TrainingFixture {
         #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/nan")).isEmpty)
     }
 
+    /// `--resume` skips a damaged newest checkpoint (empty, truncated), saying which and why,
+    /// continues from the newest that loads, and ends where an uninterrupted run ends; the
+    /// temporary file of an unfinished save is removed at start, with a message.
+    @Test func resumeFallsBackToTheNewestCheckpointThatLoads() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("damaged")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let arguments = TrainingFixture.arguments(data, run: folder, name: "damaged")
+        let first = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("first.log"))
+        #expect(first.status == 0, "\(first.output.suffix(600))")
+        let checkpoints = folder.appendingPathComponent("checkpoint/damaged")
+        let complete = try TrainingFixture.stateDict(checkpoints.appendingPathComponent("epoch0002.pth.tar"))
+
+        let second = checkpoints.appendingPathComponent("epoch0002.pth.tar")
+        let bytes = try Data(contentsOf: second)
+        try bytes.prefix(bytes.count / 2).write(to: second)
+        try Data().write(to: checkpoints.appendingPathComponent("epoch0003.pth.tar"))
+        let leftover = checkpoints.appendingPathComponent(".epoch0003.pth.tar.5C1A8D2E.partial")
+        try Data(repeating: 7, count: 100).write(to: leftover)
+
+        let resumed = try TrainingFixture.run(arguments + ["--resume", "--epochs", "2"],
+                                              log: folder.appendingPathComponent("resumed.log"))
+        #expect(resumed.status == 0, "\(resumed.output.suffix(800))")
+        for name in ["epoch0003.pth.tar", "epoch0002.pth.tar"] {
+            #expect(resumed.output.contains("skipping checkpoint '\(checkpoints.appendingPathComponent(name).path)'"),
+                    "\(resumed.output.prefix(2000))")
+        }
+        let log = try String(contentsOf: folder.appendingPathComponent("log/damaged.txt"), encoding: .utf8)
+        #expect(log.contains("loaded checkpoint '\(checkpoints.appendingPathComponent("epoch0001.pth.tar").path)'"))
+        #expect(log.contains("removed '\(leftover.path)'"), "\(log)")
+        #expect(!FileManager.default.fileExists(atPath: leftover.path))
+        let again = try TrainingFixture.stateDict(second)
+        #expect(try TrainingFixture.largestDifference(complete, again) == 0)
+
+        // With no checkpoint that loads, --resume stops with the list instead of starting afresh.
+        for checkpoint in TrainingCheckpoint.list(in: checkpoints) { try Data("damaged".utf8).write(to: checkpoint) }
+        let hopeless = try TrainingFixture.run(arguments + ["--resume"], log: folder.appendingPathComponent("hopeless.log"))
+        #expect(hopeless.status != 0)
+        #expect(hopeless.output.contains("none of the 3 checkpoints in \(checkpoints.path) can be loaded"),
+                "\(hopeless.output.suffix(800))")
+    }
+
     /// An epoch whose batches end early (here: a batch too large to allocate, 4 clips of 10^8
     /// frames) stops the run with the loader's reason, and no checkpoint claims the epoch.
     @Test func anEpochWhoseDataFailsStopsTheRunWithoutACheckpoint() throws {

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import POSIX
 import Torch
 import TorchFiles
 
@@ -73,7 +74,7 @@ public final class Trainer {
             Runtime.setCuDNNBenchmark(c.cudnnBenchmark)
         }
         let group = try formGroup(device: device)
-        if world.rank == 0 { try FileManager.default.createDirectory(at: c.checkpointFolder, withIntermediateDirectories: true) }
+        if world.rank == 0 { try prepareCheckpointFolder() }
 
         let generator = try Generator(seed: UInt64(c.seed))
         try Generator.manualSeed(UInt64(c.seed))
@@ -117,6 +118,21 @@ public final class Trainer {
                 "--batch_size \(c.batchSize) is the batch of a node; it must divide among its \(processesPerNode) processes")
         }
         return c.batchSize / processesPerNode
+    }
+
+    /// Creates the checkpoint folder and removes the temporary files that a save left there when
+    /// its process was killed (rank 0).
+    func prepareCheckpointFolder() throws {
+        let c = configuration
+        try FileManager.default.createDirectory(at: c.checkpointFolder, withIntermediateDirectories: true)
+        for leftover in TrainingCheckpoint.unfinishedSaves(in: c.checkpointFolder) {
+            do {
+                try FileManager.default.removeItem(at: leftover)
+                log.info("=> removed '\(leftover.path)', the unfinished save of an earlier run that was stopped")
+            } catch {
+                log.warning("warning: cannot remove the unfinished save '\(leftover.path)': \(describeSystemError(error))")
+            }
+        }
     }
 
     func formGroup(device: Device) throws -> ProcessGroup? {

@@ -28,6 +28,12 @@ final class TrainingLog: Sendable {
         append(line)
     }
 
+    /// A line for the log file and, on every rank, the terminal (standard error).
+    func warning(_ line: String) {
+        append(line)
+        FileOutput.standardError.print(line + "\n")
+    }
+
     private func append(_ line: String) {
         appending.withLock { _ in
             let data = Data((line + "\n").utf8)

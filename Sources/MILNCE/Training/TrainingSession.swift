@@ -76,19 +76,39 @@ public final class TrainingSession {
 // MARK: - Resumption
 
 extension Trainer {
-    /// With `--resume`, continues from the newest checkpoint in the checkpoint folder.
+    /// With `--resume`, continues from the newest checkpoint in the checkpoint folder that loads:
+    /// a damaged newer one (truncated, empty, not a training checkpoint) is skipped with a message.
     func resume(_ session: TrainingSession) throws {
         let c = configuration
         guard c.resume else { return }
-        guard let url = TrainingCheckpoint.newest(in: c.checkpointFolder) else {
+        let candidates = TrainingCheckpoint.list(in: c.checkpointFolder).reversed()
+        guard !candidates.isEmpty else {
             log.info("=> no checkpoint found at '\(c.checkpointFolder.path)'")
             return
         }
-        let checkpoint = try ModelCheckpoint.load(from: url)
-        guard let contents = checkpoint.contents else {
-            throw ModelError.badCheckpoint("\(url.path) is a bare state_dict, not a training checkpoint")
+        var skipped: [String] = []
+        for url in candidates {
+            let contents: PickleValue
+            let checkpoint: ModelCheckpoint
+            do {
+                checkpoint = try ModelCheckpoint.load(from: url)
+                guard let entries = checkpoint.contents else {
+                    throw ModelError.badCheckpoint("a bare state_dict, not a training checkpoint")
+                }
+                contents = entries
+            } catch {
+                log.warning("=> skipping checkpoint '\(url.path)': it cannot be loaded (\(error)); "
+                            + "trying the one before it")
+                skipped.append("\(url.lastPathComponent): \(error)")
+                continue
+            }
+            session.start = try restore(session, from: checkpoint, contents: contents, url: url)
+            return
         }
-        session.start = try restore(session, from: checkpoint, contents: contents, url: url)
+        throw TrainingError.invalidConfiguration(
+            "--resume: none of the \(skipped.count) checkpoints in \(c.checkpointFolder.path) can be loaded:\n  "
+                + skipped.joined(separator: "\n  ")
+                + "\nMove them away to start afresh, or restore a good copy")
     }
 
     /// Restores model, optimiser and schedule from a loaded checkpoint and returns where to continue.
