@@ -4,6 +4,7 @@ import FoundationEssentials
 import Glibc
 import MILNCE
 import POSIX
+import Synchronization
 import Torch
 
 /// `milnce train`: MIL-NCE training with the reference's command line.
@@ -280,7 +281,20 @@ struct TrainCommand: ParsableCommand {
                   + (summary.lastCheckpoint.map { ", checkpoint \($0.path)" } ?? "")
                   + ", \(summary.skippedSamples) samples skipped")
         }
+        try Self.finish(summary)
     }
+
+    /// Exit status 3 when log files could not be written (training itself went to its end), after
+    /// listing them.
+    static func finish(_ summary: TrainingSummary) throws {
+        guard !summary.logWriteFailures.isEmpty else { return }
+        print("the run's log files are incomplete (the checkpoints are not affected):\n"
+              + summary.logWriteFailures.map { "  \($0)" }.joined(separator: "\n"))
+        throw ExitCode(Self.incompleteLogsStatus)
+    }
+
+    /// The exit status of a run that trained to its end but could not write all of its logs.
+    static let incompleteLogsStatus: Int32 = 3
 }
 
 /// Starts one worker process per local GPU (`--multiprocessing-distributed`), as the reference's
@@ -306,7 +320,8 @@ enum WorkerLauncher {
             group.enter()
             DispatchQueue.global().async {
                 let status = process.wait()
-                if status != 0 && outcome.record(status) {
+                // A worker that trained to the end but could not write its logs stops no other.
+                if status != 0 && outcome.record(status) && status != TrainCommand.incompleteLogsStatus {
                     for other in processes where other.isRunning { other.terminate() }
                 }
                 group.leave()
@@ -317,16 +332,17 @@ enum WorkerLauncher {
     }
 
     /// The exit status of the first worker to fail.
-    private final class FirstFailure: @unchecked Sendable {
-        private let lock = Lock()
-        private(set) var status: Int32?
+    private final class FirstFailure: Sendable {
+        private let first = Mutex<Int32?>(nil)
+        /// The first failure's status.
+        var status: Int32? { first.withLock { $0 } }
         /// Records `status` if it is the first failure; returns whether it was.
         func record(_ status: Int32) -> Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            guard self.status == nil else { return false }
-            self.status = status
-            return true
+            first.withLock { first in
+                guard first == nil else { return false }
+                first = status
+                return true
+            }
         }
     }
 

@@ -342,6 +342,49 @@ enum TrainingFixture {
                 "\(hopeless.output.suffix(800))")
     }
 
+    /// With its log folder on a full file system (a 4 KiB tmpfs, filled, in a mount namespace of
+    /// its own), a run trains to the end and keeps its checkpoints, says at once that the text log
+    /// and the TensorBoard events cannot be written, says it again at the end, and exits with 3.
+    @Test func logWriteFailuresAreReportedAndSetTheExitStatus() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("full-log")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let logRoot = folder.appendingPathComponent("log")
+        try FileManager.default.createDirectory(at: logRoot, withIntermediateDirectories: true)
+        let unshare = URL(fileURLWithPath: "/usr/bin/unshare")
+        guard FileManager.default.isExecutableFile(atPath: unshare.path) else {
+            throw TestSupportError("this test needs util-linux's unshare (apt-get install util-linux)")
+        }
+        let process = Process()
+        process.executableURL = unshare
+        process.arguments = ["--map-root-user", "--mount", "sh", "-c",
+                             #"mount -t tmpfs -o size=4k tmpfs "$1" || exit 97; head -c 65536 /dev/zero > "$1/filler" 2>/dev/null; shift; exec "$@""#,
+                             "sh", logRoot.path, try milnceExecutable().path]
+            + TrainingFixture.arguments(data, run: folder, name: "full")
+        let output = folder.appendingPathComponent("full.out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        let text = try String(contentsOf: output, encoding: .utf8)
+        if process.terminationStatus == 97 {
+            throw TestSupportError("cannot mount a tmpfs in a new mount and user namespace (needs unprivileged user "
+                                   + "namespaces: sysctl kernel.unprivileged_userns_clone=1): \(text)")
+        }
+        #expect(process.terminationStatus == 3, "\(text.suffix(1200))")
+        let logFile = logRoot.appendingPathComponent("full.txt").path
+        #expect(text.contains("warning: cannot write the text log \(logFile)"), "\(text.prefix(1500))")
+        #expect(text.contains("No space left on device"), "\(text.prefix(1500))")
+        #expect(text.contains("warning: cannot write the TensorBoard events"), "\(text.prefix(1500))")
+        let summary = try #require(text.range(of: "training finished").map { String(text[$0.lowerBound...]) }, "\(text)")
+        #expect(summary.contains("write") && summary.contains("of the text log \(logFile) failed"), "\(summary)")
+        #expect(summary.contains("of the TensorBoard events"), "\(summary)")
+        #expect(FileManager.default.fileExists(
+            atPath: folder.appendingPathComponent("checkpoint/full/epoch0002.pth.tar").path))
+    }
+
     /// An epoch whose batches end early (here: a batch too large to allocate, 4 clips of 10^8
     /// frames) stops the run with the loader's reason, and no checkpoint claims the epoch.
     @Test func anEpochWhoseDataFailsStopsTheRunWithoutACheckpoint() throws {

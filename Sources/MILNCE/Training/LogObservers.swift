@@ -98,25 +98,33 @@ final class TextLogObserver: TrainingObserver {
 // MARK: - TensorBoard
 
 /// Writes TensorBoard scalars (rank 0): the text log's figures every `--n_display` batches and the
-/// evaluation metrics.
+/// evaluation metrics. A failure to write stops the events (a half-written record would spoil
+/// the file), is reported at once and again at the end; training goes on.
 final class TensorBoardObserver: TrainingObserver {
     private let folder: URL
+    private let failures: LogWriteFailures
     private var writer: TensorBoardWriter?
     private var window: DisplayWindow
     private var skippedSamples = 0
 
-    init(folder: URL, displayEvery: Int = 10) {
+    init(folder: URL, failures: LogWriteFailures, displayEvery: Int = 10) {
         self.folder = folder
+        self.failures = failures
         self.window = DisplayWindow(length: displayEvery)
     }
 
     /// The same window as the text log's.
-    convenience init(session: TrainingSession) {
-        self.init(folder: session.configuration.logFolder, displayEvery: session.configuration.nDisplay)
+    convenience init(session: TrainingSession, failures: LogWriteFailures) {
+        self.init(folder: session.configuration.logFolder, failures: failures,
+                  displayEvery: session.configuration.nDisplay)
     }
 
     func trainingWillStart(at position: TrainingPosition) throws {
-        writer = try TensorBoardWriter(directory: folder)
+        do {
+            writer = try TensorBoardWriter(directory: folder)
+        } catch {
+            record(error, path: folder.path, consequence: "this run writes no TensorBoard events")
+        }
     }
 
     func epochWillStart(_ epoch: Int, at position: TrainingPosition) throws {
@@ -133,37 +141,58 @@ final class TensorBoardObserver: TrainingObserver {
             TensorBoardScalar(tag: "train/data_wait_fraction", value: Float(figures.dataWaitFraction)),
             TensorBoardScalar(tag: "train/skipped_samples", value: Float(skippedSamples)),
         ]
-        try writer?.add(scalars: scalars, step: step.position.globalStep)
+        write(at: step.position.globalStep) { try $0.add(scalars: scalars, step: step.position.globalStep) }
     }
 
     func epochDidFinish(_ epoch: EpochRecord) throws {
-        try writer?.flush()
+        write(at: epoch.position.globalStep) { try $0.flush() }
     }
 
     func evaluationDidFinish(_ metrics: [String: Double], epoch: Int, globalStep: Int) throws {
         let scalars = metrics.sorted { $0.key < $1.key }
             .map { TensorBoardScalar(tag: "eval/youcook2/\($0.key)", value: Float($0.value)) }
-        try writer?.add(scalars: scalars, step: globalStep)
+        write(at: globalStep) { try $0.add(scalars: scalars, step: globalStep) }
     }
 
     func trainingDidEnd(_ end: TrainingEnd, at position: TrainingPosition) throws {
-        try writer?.close()
+        write(at: position.globalStep) { try $0.close() }
         writer = nil
+    }
+
+    private func write(at step: Int, _ body: (TensorBoardWriter) throws -> Void) {
+        guard let writer else { return }
+        do {
+            try body(writer)
+        } catch {
+            record(error, path: writer.fileURL.path, consequence: "the events stop at step \(step)")
+            self.writer = nil
+        }
+    }
+
+    private func record(_ error: Error, path: String, consequence: String) {
+        switch error as? TensorBoardError {
+        case .cannotCreateDirectory(let path, let reason), .cannotCreateFile(let path, let reason),
+             .writeFailed(let path, let reason):
+            failures.record("the TensorBoard events", path: path, reason: reason, consequence: consequence)
+        default:
+            failures.record("the TensorBoard events", path: path, error: error, consequence: consequence)
+        }
     }
 }
 
 // MARK: - The plot
 
 /// Draws the training curves (`training.png` in the log folder, rank 0): the loss per step and
-/// the evaluation metrics per epoch, redrawn after every epoch and at the end (best effort: a
-/// failure to draw never stops training).
+/// the evaluation metrics per epoch, redrawn after every epoch and at the end.
 final class PlotObserver: TrainingObserver {
     private let file: URL
+    private let failures: LogWriteFailures
     private var losses: [PlotPoint] = []
     private var metrics: [String: [PlotPoint]] = [:]
 
-    init(folder: URL) {
+    init(folder: URL, failures: LogWriteFailures) {
         self.file = folder.appendingPathComponent("training.png")
+        self.failures = failures
     }
 
     func stepDidFinish(_ step: StepRecord) throws {
@@ -193,9 +222,14 @@ final class PlotObserver: TrainingObserver {
                 PlotSeries(name: $0, points: metrics[$0] ?? [])
             }, xLabel: "epoch"))
         }
-        guard let png = try? LinePlot.renderPNG(panels: panels, width: 900, height: 360 * panels.count) else { return }
-        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try? Data(png).write(to: file, options: .atomic)
+        do {
+            let png = try LinePlot.renderPNG(panels: panels, width: 900, height: 360 * panels.count)
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(png).write(to: file, options: .atomic)
+        } catch {
+            failures.record("the training plot", path: file.path, error: error,
+                            consequence: "it is drawn again after the next epoch")
+        }
     }
 }
 

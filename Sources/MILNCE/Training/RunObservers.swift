@@ -10,7 +10,8 @@ final class TrainingObserverSet {
     let evaluation: EvaluationObserver?
 
     init(session: TrainingSession,
-         evaluation run: ((MILNCEModel, Device, ProcessGroup?, Int) throws -> [String: Double]?)?) {
+         evaluation run: ((MILNCEModel, Device, ProcessGroup?, Int) throws -> [String: Double]?)?,
+         failures: LogWriteFailures) {
         let c = session.configuration
         let isRankZero = session.world.rank == 0
         checkpoints = CheckpointObserver(session: session)
@@ -21,8 +22,8 @@ final class TrainingObserverSet {
         if let evaluation { observers.add(evaluation) }
         if isRankZero { observers.add(ProgressObserver(epochs: c.epochs, batchesPerEpoch: session.batchesPerEpoch)) }
         observers.add(TextLogObserver(session: session))
-        if isRankZero && c.tensorboard { observers.add(TensorBoardObserver(session: session)) }
-        if isRankZero { observers.add(PlotObserver(folder: c.logFolder)) }
+        if isRankZero && c.tensorboard { observers.add(TensorBoardObserver(session: session, failures: failures)) }
+        if isRankZero { observers.add(PlotObserver(folder: c.logFolder, failures: failures)) }
     }
 }
 

@@ -19,6 +19,8 @@ public struct TrainingSummary: Sendable {
     public var end: TrainingEnd
     /// Where the run ended.
     public var position: TrainingPosition
+    /// Log files that could not be written (training went on without them).
+    public var logWriteFailures: [LogWriteFailures.Failure]
 }
 
 /// Runs MIL-NCE training as the reference's `main_distributed.py` does, on one process of a
@@ -35,6 +37,8 @@ public final class Trainer {
     /// Runs the zero-shot evaluation of section 5 when `--evaluate` is set: given the model, the
     /// device, the process group and the epoch, it returns metrics on rank 0 (nil elsewhere).
     public var evaluation: ((MILNCEModel, Device, ProcessGroup?, Int) throws -> [String: Double]?)?
+    /// Failures to write the log files, reported as they happen and in the summary.
+    public let logWriteFailures = LogWriteFailures()
     let log: TrainingLog
 
     /// A trainer for `configuration` on `world`'s rank.
@@ -42,7 +46,8 @@ public final class Trainer {
         self.configuration = configuration
         self.world = world
         self.processesPerNode = max(1, processesPerNode)
-        self.log = TrainingLog(file: configuration.logFile, rank: world.rank, verbose: configuration.verbose)
+        self.log = TrainingLog(file: configuration.logFile, rank: world.rank, verbose: configuration.verbose,
+                               failures: logWriteFailures)
     }
 
     // MARK: The run
@@ -50,13 +55,13 @@ public final class Trainer {
     /// Sets up the session, trains to the last epoch (or `maxSteps`), then returns.
     public func run() throws -> TrainingSummary {
         let session = try setUp()
-        let parts = TrainingObserverSet(session: session, evaluation: evaluation)
+        let parts = TrainingObserverSet(session: session, evaluation: evaluation, failures: logWriteFailures)
         let loop = EpochLoop(session: session, observers: parts.observers)
         let (end, position) = try loop.run()
         let summary = TrainingSummary(
             lastEvaluation: parts.evaluation?.lastMetrics, stepsTaken: session.step.schedule.stepsTaken,
             finalLoss: loop.lastLoss, lastCheckpoint: parts.checkpoints.lastSaved, skippedSamples: loop.skippedSamples,
-            end: end, position: position)
+            end: end, position: position, logWriteFailures: logWriteFailures.all)
         return summary
     }
 
