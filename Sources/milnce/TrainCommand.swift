@@ -259,6 +259,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func train(_ configuration: TrainingConfiguration, world: DistributedWorld, processesPerNode: Int) throws {
+        StopSignals.install()
         var configuration = configuration
         if startEpoch > 0 && !configuration.resume { configuration.startEpoch = startEpoch }
         let trainer = Trainer(configuration: configuration, world: world, processesPerNode: processesPerNode)
@@ -276,7 +277,7 @@ struct TrainCommand: ParsableCommand {
         }
         let summary = try trainer.run()
         if world.rank == 0 {
-            print("training finished: \(summary.stepsTaken) steps"
+            print("training \(summary.end == .completed ? "finished" : "stopped"): \(summary.stepsTaken) steps"
                   + (summary.finalLoss.map { String(cFormat: ", last loss %.4f", $0) } ?? "")
                   + (summary.lastCheckpoint.map { ", checkpoint \($0.path)" } ?? "")
                   + ", \(summary.skippedSamples) samples skipped")
@@ -284,13 +285,16 @@ struct TrainCommand: ParsableCommand {
         try Self.finish(summary)
     }
 
-    /// Exit status 3 when log files could not be written (training itself went to its end), after
-    /// listing them.
+    /// Lists the log files that could not be written, and sets the exit status: 143 (SIGTERM,
+    /// SIGUSR1) or 130 (SIGINT) for a run stopped by a signal, else 3 when log files could not be
+    /// written (training itself went to its end), else 0.
     static func finish(_ summary: TrainingSummary) throws {
-        guard !summary.logWriteFailures.isEmpty else { return }
-        print("the run's log files are incomplete (the checkpoints are not affected):\n"
-              + summary.logWriteFailures.map { "  \($0)" }.joined(separator: "\n"))
-        throw ExitCode(Self.incompleteLogsStatus)
+        if !summary.logWriteFailures.isEmpty {
+            print("the run's log files are incomplete (the checkpoints are not affected):\n"
+                  + summary.logWriteFailures.map { "  \($0)" }.joined(separator: "\n"))
+        }
+        if case .signal(let request) = summary.end { throw ExitCode(request.exitStatus) }
+        if !summary.logWriteFailures.isEmpty { throw ExitCode(Self.incompleteLogsStatus) }
     }
 
     /// The exit status of a run that trained to its end but could not write all of its logs.
@@ -299,7 +303,7 @@ struct TrainCommand: ParsableCommand {
 
 /// Starts one worker process per local GPU (`--multiprocessing-distributed`), as the reference's
 /// `mp.spawn`: each re-runs this command with `MILNCE_WORKER_INDEX` set. If one fails, the others
-/// are stopped and the launcher fails.
+/// are stopped and the launcher fails. SIGTERM and SIGUSR1 are passed on to the workers.
 enum WorkerLauncher {
     static func launch(workers: Int, node: DistributedWorld) throws {
         var environment = ProcessInfo.processInfo.environment
@@ -314,6 +318,7 @@ enum WorkerLauncher {
             return try ChildProcess(executable: executable.path, arguments: Array(CommandLine.arguments.dropFirst()),
                                     environment: workerEnvironment)
         }
+        StopSignals.recordOnly()
         let outcome = FirstFailure()
         let group = DispatchGroup()
         for process in processes {
@@ -327,7 +332,15 @@ enum WorkerLauncher {
                 group.leave()
             }
         }
-        group.wait()
+        while group.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
+            // SIGTERM and SIGUSR1 go to every worker (each saves and stops at the same step). A
+            // terminal's SIGINT already reached them all, as the process group's members.
+            if let request = StopSignals.takePending(), request != .interrupt {
+                for process in processes where process.isRunning {
+                    process.terminate(signal: request == .terminate ? SIGTERM : SIGUSR1)
+                }
+            }
+        }
         if let status = outcome.status { throw ExitCode(status) }
     }
 

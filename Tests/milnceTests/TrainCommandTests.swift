@@ -342,6 +342,81 @@ enum TrainingFixture {
                 "\(hopeless.output.suffix(800))")
     }
 
+    /// Waits until the run's text log shows a training step, so that a signal arrives mid-training.
+    static func waitForSteps(in folder: URL, name: String) -> Bool {
+        TrainingFixture.waitUntil(timeout: 300) {
+            ((try? String(contentsOf: folder.appendingPathComponent("log/\(name).txt"), encoding: .utf8)) ?? "")
+                .contains("Training loss")
+        }
+    }
+
+    /// The steps a run's text log shows (`--n_display 1`: one line per step).
+    static func stepLines(in folder: URL, name: String) throws -> Int {
+        try String(contentsOf: folder.appendingPathComponent("log/\(name).txt"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.hasPrefix("Epoch ") && $0.contains("Training loss") }.count
+    }
+
+    /// SIGTERM and SIGUSR1 (a scheduler's preemption) save a checkpoint at the next step boundary,
+    /// say where it is and how to resume, and exit with 143; SIGINT stops without saving and says so.
+    @Test(arguments: [SIGTERM, SIGUSR1, SIGINT])
+    func aStopSignalEndsTheRunAtAStepBoundary(_ signal: Int32) throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("signal")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let process = try TrainingFixture.launch(TrainingFixture.arguments(data, run: folder, name: "stopped", epochs: 50),
+                                                 log: folder.appendingPathComponent("stopped.log"))
+        let started = Self.waitForSteps(in: folder, name: "stopped")
+        kill(process.processIdentifier, signal)
+        let ended = TrainingFixture.waitUntil(timeout: 120) { !process.isRunning }
+        if !ended { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let output = try String(contentsOf: folder.appendingPathComponent("stopped.log"), encoding: .utf8)
+        #expect(started && ended, "\(output.suffix(800))")
+        #expect(process.terminationReason == .exit, "killed by the signal: \(output.suffix(800))")
+        let steps = try Self.stepLines(in: folder, name: "stopped")
+        let checkpoints = TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/stopped"))
+        if signal == SIGINT {
+            #expect(process.terminationStatus == 130)
+            #expect(output.contains("stopped by SIGINT") && output.contains("without saving a checkpoint"),
+                    "\(output.suffix(800))")
+            // Only epochs completed before the signal are saved, never the stopping point.
+            if let newest = checkpoints.last {
+                #expect(try ModelCheckpoint.load(from: newest).contents?["milnce"]?["global_step"]?.asInt ?? steps < steps)
+            }
+        } else {
+            let name = signal == SIGTERM ? "SIGTERM" : "SIGUSR1"
+            #expect(process.terminationStatus == 143)
+            let newest = try #require(checkpoints.last, "no checkpoint: \(output.suffix(800))")
+            #expect(output.contains("stopped by \(name)") && output.contains("saved checkpoint '\(newest.path)'")
+                    && output.contains("--resume"), "\(output.suffix(800))")
+            let saved = try ModelCheckpoint.load(from: newest)
+            #expect(saved.contents?["milnce"]?["global_step"]?.asInt == steps, "the checkpoint claims what was trained")
+        }
+    }
+
+    /// A signal to one rank stops both after the same step; rank 0 saves the checkpoint.
+    @Test func ranksAgreeOnWhereToStop() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("signal-ranks")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ranks = try TrainingFixture.launchRanks(TrainingFixture.arguments(data, run: folder, name: "agreed", epochs: 50),
+                                                    logs: folder)
+        let started = Self.waitForSteps(in: folder, name: "agreed")
+        kill(ranks[1].processIdentifier, SIGTERM)
+        let ended = TrainingFixture.waitUntil(timeout: 120) { !ranks[0].isRunning && !ranks[1].isRunning }
+        for rank in ranks where rank.isRunning { kill(rank.processIdentifier, SIGKILL) }
+        for rank in ranks { rank.waitUntilExit() }
+        let logs = try (0..<2).map { try String(contentsOf: folder.appendingPathComponent("rank\($0).log"), encoding: .utf8) }
+        #expect(started && ended, "\(logs.map { $0.suffix(600) })")
+        #expect(ranks.map(\.terminationReason) == [.exit, .exit] && ranks.map(\.terminationStatus) == [143, 143],
+                "\(logs.map { $0.suffix(600) })")
+        let newest = try #require(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/agreed")).last)
+        let saved = try ModelCheckpoint.load(from: newest)
+        // Rank 0 writes one line per step; every rank took as many steps as the checkpoint records.
+        #expect(saved.contents?["milnce"]?["global_step"]?.asInt == (try Self.stepLines(in: folder, name: "agreed")))
+        #expect(logs[0].contains("stopped by SIGTERM"), "\(logs[0].suffix(600))")
+    }
+
     /// With its log folder on a full file system (a 4 KiB tmpfs, filled, in a mount namespace of
     /// its own), a run trains to the end and keeps its checkpoints, says at once that the text log
     /// and the TensorBoard events cannot be written, says it again at the end, and exits with 3.

@@ -10,11 +10,13 @@ enum EpochOutcome {
 }
 
 /// Trains a session epoch by epoch, batch by batch, and tells the observers about each step and
-/// epoch. It stops after the last epoch or after `--max_steps` steps; it throws when an epoch's
+/// epoch. It stops after the last epoch, after `--max_steps` steps, or after the step at which a
+/// stop signal reached any rank (every rank stops after the same step); it throws when an epoch's
 /// data fails, so that no checkpoint claims an epoch that was not trained.
 final class EpochLoop {
     let session: TrainingSession
     let observers: TrainingObservers
+    private let stops: StopAgreement
     /// Steps taken by this process in this run.
     private(set) var stepsThisRun = 0
     /// The loss of the last step.
@@ -25,11 +27,14 @@ final class EpochLoop {
     init(session: TrainingSession, observers: TrainingObservers) {
         self.session = session
         self.observers = observers
+        self.stops = StopAgreement(group: session.group, device: session.device)
     }
 
     /// Runs to the end; returns why it ended and where.
     func run() throws -> (TrainingEnd, TrainingPosition) {
         var position = session.start
+        StopSignals.setTraining(true)
+        defer { StopSignals.setTraining(false) }
         try observers.trainingWillStart(at: position)
         for epoch in position.epoch..<max(position.epoch, session.configuration.epochs) {
             try observers.epochWillStart(epoch, at: position)
@@ -41,6 +46,8 @@ final class EpochLoop {
                 return (end, at)
             }
         }
+        // Nothing remains that a stop signal could save: let a signal end the process at once.
+        StopSignals.setTraining(false)
         try observers.trainingDidEnd(.completed, at: position)
         return (.completed, position)
     }
@@ -56,7 +63,8 @@ final class EpochLoop {
             trained += 1
             failures += batch.failures
             try observers.stepDidFinish(record)
-            if let end = stopRequested() {
+            if let end = try stopRequested() {
+                if case .signal(.interrupt) = end { return .stopped(end, at: record.position) }
                 // A stop on the epoch's last batch ends the epoch first (its checkpoint is the stop's);
                 // on the last epoch's, the run is simply complete.
                 guard record.endsEpoch else { return .stopped(end, at: record.position) }
@@ -94,8 +102,9 @@ final class EpochLoop {
             failures: batch.failures, dataWaitSeconds: dataWaitSeconds)
     }
 
-    /// Whether to stop after the step just taken: `--max_steps`.
-    private func stopRequested() -> TrainingEnd? {
+    /// Whether to stop after the step just taken: a stop signal on any rank, or `--max_steps`.
+    private func stopRequested() throws -> TrainingEnd? {
+        if let request = try session.withCollectives({ try stops.agreedRequest() }) { return .signal(request) }
         let limit = session.configuration.maxSteps
         return limit > 0 && stepsThisRun >= limit ? .stepLimit(limit) : nil
     }

@@ -263,6 +263,7 @@ final class ProgressObserver: TrainingObserver {
         switch end {
         case .completed: display?.finish()
         case .stepLimit(let steps): display?.finish("stopped after \(steps) steps")
+        case .signal(let request): display?.finish("stopped by \(request.signalName)")
         }
         display = nil
     }

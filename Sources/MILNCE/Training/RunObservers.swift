@@ -30,7 +30,7 @@ final class TrainingObserverSet {
 // MARK: - Checkpoints
 
 /// Saves checkpoints (rank 0): after every epoch, every `--save_every_steps` steps within one, and
-/// where a run stops early (`--max_steps`); keeps the newest `--keep_checkpoints`.
+/// where a run stops early (`--max_steps`, SIGTERM, SIGUSR1); keeps the newest `--keep_checkpoints`.
 final class CheckpointObserver: TrainingObserver {
     private let session: TrainingSession
     /// The last checkpoint this run saved.

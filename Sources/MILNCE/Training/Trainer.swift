@@ -52,7 +52,9 @@ public final class Trainer {
 
     // MARK: The run
 
-    /// Sets up the session, trains to the last epoch (or `maxSteps`), then returns.
+    /// Sets up the session, trains to the last epoch (or until `maxSteps` or a stop signal), then
+    /// returns. Throws when set-up fails, an epoch's data fails, the loss is not finite or a rank
+    /// fails; no checkpoint then claims the failed epoch.
     public func run() throws -> TrainingSummary {
         let session = try setUp()
         let parts = TrainingObserverSet(session: session, evaluation: evaluation, failures: logWriteFailures)
@@ -62,7 +64,25 @@ public final class Trainer {
             lastEvaluation: parts.evaluation?.lastMetrics, stepsTaken: session.step.schedule.stepsTaken,
             finalLoss: loop.lastLoss, lastCheckpoint: parts.checkpoints.lastSaved, skippedSamples: loop.skippedSamples,
             end: end, position: position, logWriteFailures: logWriteFailures.all)
+        reportEnd(summary)
         return summary
+    }
+
+    /// Says how a run stopped by a signal ended and how to continue it (rank 0).
+    func reportEnd(_ summary: TrainingSummary) {
+        guard case .signal(let request) = summary.end, world.rank == 0 else { return }
+        let at = summary.position
+        let place = at.batch == 0 ? "at the end of epoch \(at.epoch) (step \(at.globalStep))"
+            : "after batch \(at.batch) of epoch \(at.epoch + 1) (step \(at.globalStep))"
+        if request.savesCheckpoint, let checkpoint = summary.lastCheckpoint {
+            log.notice("=> stopped by \(request.signalName) \(place); saved checkpoint '\(checkpoint.path)'. "
+                       + "To continue, run the same command with --resume")
+        } else {
+            let newest = TrainingCheckpoint.newest(in: configuration.checkpointFolder)
+            log.notice("=> stopped by \(request.signalName) \(place) without saving a checkpoint; "
+                       + (newest.map { "the newest is '\($0.path)': to continue from it, run the same command with --resume" }
+                          ?? "there is no checkpoint yet"))
+        }
     }
 
     // MARK: Set-up

@@ -78,6 +78,12 @@ final class TrainingLog: Sendable {
         if rank == 0 && verbose { print(line) }
     }
 
+    /// A line for the log file and, on rank 0, the terminal, whatever `--verbose` says.
+    func notice(_ line: String) {
+        append(line)
+        if rank == 0 { print(line) }
+    }
+
     /// A line for the log file only.
     func debug(_ line: String) {
         append(line)

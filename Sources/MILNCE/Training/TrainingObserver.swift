@@ -41,12 +41,16 @@ public enum TrainingEnd: Sendable, Equatable {
     case completed
     /// `--max_steps` steps were taken.
     case stepLimit(Int)
+    /// A signal asked the run to stop: SIGTERM and SIGUSR1 save a checkpoint of the stopping
+    /// point, SIGINT does not.
+    case signal(StopRequest)
 
     /// Whether the observers should save the stopping point.
     var savesCheckpoint: Bool {
         switch self {
         case .completed: false
         case .stepLimit: true
+        case .signal(let request): request.savesCheckpoint
         }
     }
 }
