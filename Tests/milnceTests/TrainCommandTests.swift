@@ -142,16 +142,63 @@ enum TrainingFixture {
         c.videoRoot = "/nonexistent/videos"
         c.captionRoot = ""
         c.batchSize = 0
+        c.maxSteps = -1
+        c.device = .cuda(Runtime.cudaDeviceCount)
         do {
             try c.validate()
             Issue.record("validation passed")
         } catch {
             let message = "\(error)"
             for expected in ["--train_csv /nonexistent/train.csv", "--video_path /nonexistent/videos",
-                             "--caption_root is required", "--batch_size"] {
+                             "--caption_root is required", "--batch_size", "--max_steps",
+                             "device cuda:\(Runtime.cudaDeviceCount) (--device, --gpu)"] {
                 #expect(message.contains(expected), "\(expected) missing from: \(message)")
             }
         }
+    }
+
+    /// Inputs that cannot train are reported before any work starts: before the caption index
+    /// (an hour on HowTo100M) is built.
+    enum BadInput: String, CaseIterable {
+        case oddCropSize, tooFewWordVectors, tooManyWordVectors, numericDictionary, absentGPU
+    }
+
+    @Test(arguments: BadInput.allCases)
+    func badInputsAreReportedBeforeTheCaptionIndexIsBuilt(_ input: BadInput) throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("early-\(input.rawValue)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "early")
+        func replace(_ flag: String, _ value: String) { arguments[arguments.firstIndex(of: flag)! + 1] = value }
+        let expected: [String]
+        switch input {
+        case .oddCropSize:
+            replace("--video_size", "31")
+            expected = ["--video_size 31", "even"]
+        case .tooFewWordVectors, .tooManyWordVectors:
+            let words = try WordFiles.loadDictionary(from: data.dictionary).count
+            let vectors = try WordFiles.loadMatrix(from: data.wordVectors)
+            let rows = input == .tooFewWordVectors ? words : words + 2
+            let changed = input == .tooFewWordVectors ? try vectors.narrow(0, start: 0, length: rows)
+                : try Tensor.cat([vectors, vectors.narrow(0, start: 0, length: 1)], dimension: 0)
+            let file = folder.appendingPathComponent("word2vec.pth")
+            try TorchFile.save(.tensor(changed.contiguous().record()), to: file)
+            replace("--word2vec_path", file.path)
+            expected = ["\(rows) rows", "\(words) words", "\(words + 1) rows"]
+        case .numericDictionary:
+            let file = folder.appendingPathComponent("dict.npy")
+            try NumPyFile.save(.numeric(try Tensor([Float](repeating: 1, count: 4)).record()), to: file)
+            replace("--token_to_word_path", file.path)
+            expected = ["dict.npy", "strings"]
+        case .absentGPU:
+            arguments += ["--gpu", "\(Runtime.cudaDeviceCount + 3)"]
+            expected = ["cuda:\(Runtime.cudaDeviceCount + 3)", "CUDA device"]
+        }
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("early.log"))
+        #expect(result.status != 0)
+        for text in expected { #expect(result.output.contains(text), "\(text) missing from: \(result.output.suffix(800))") }
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("checkpoint/early/captions.index").path),
+                "the caption index was built first: \(result.output.suffix(800))")
     }
 
     /// Two ranks over Gloo hold identical weights after every step, and end where one process

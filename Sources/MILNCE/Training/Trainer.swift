@@ -87,31 +87,32 @@ public final class Trainer {
 
     // MARK: Set-up
 
-    /// Everything before the first step: device, group, model, data, optimiser, schedule,
-    /// resumption.
+    /// Everything before the first step: the inputs checked (flags, files, the dictionary against
+    /// the word vectors, the clip settings against the videos), then the device, group, model,
+    /// data, optimiser, schedule, resumption.
     func setUp() throws -> TrainingSession {
         let c = configuration
         try c.validate()
+        let inputs = try TrainingInputs.read(c)
         let device = try chooseDevice()
+        try inputs.probeClipSettings(c, videoRoot: URL(fileURLWithPath: c.videoRoot))
         Runtime.threadCount = c.cpuThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / processesPerNode)
         if device.isCUDA {
             try Runtime.setCurrentDevice(device)
             Runtime.setCuDNNBenchmark(c.cudnnBenchmark)
         }
-        let group = try formGroup(device: device)
+        let perRankBatch = try batchPerRank()
         if world.rank == 0 { try prepareCheckpointFolder() }
+        let group = try formGroup(device: device)
 
         let generator = try Generator(seed: UInt64(c.seed))
         try Generator.manualSeed(UInt64(c.seed))
-        let model = try makeModel(generator: generator)
+        let model = try makeModel(wordVectors: inputs.wordVectors, generator: generator)
         try model.move(to: device)
         if c.channelsLast { try model.convert(to: .channelsLast3d) }
 
-        let perRankBatch = try batchPerRank()
-        let trainList = try TrainList(contentsOf: c.trainCSV)
-        guard trainList.count > 0 else { throw TrainingError.invalidConfiguration("\(c.trainCSV) lists no videos") }
-        let index = try openCaptionIndex(trainList: trainList, group: group)
-        let loader = try makeLoader(trainList: trainList, index: index, perRankBatch: perRankBatch, device: device)
+        let index = try openCaptionIndex(trainList: inputs.trainList, group: group)
+        let loader = try makeLoader(inputs: inputs, index: index, perRankBatch: perRankBatch, device: device)
         let optimizer = c.optimizer.makeOptimizer(parameters: model.parameters, learningRate: c.learningRate,
                                                   momentum: c.momentum)
         let schedule = CosineSchedule(baseLearningRate: c.learningRate, warmupSteps: c.warmupSteps,
@@ -119,7 +120,7 @@ public final class Trainer {
         let step = TrainingStep(model: model, optimizer: optimizer, schedule: schedule, group: group, device: device,
                                 precision: c.precision, channelsLast: c.channelsLast, microBatches: c.microBatches)
         let session = TrainingSession(configuration: c, world: world, log: log, device: device, group: group,
-                                      step: step, loader: loader, trainList: trainList, perRankBatch: perRankBatch)
+                                      step: step, loader: loader, trainList: inputs.trainList, perRankBatch: perRankBatch)
         try resume(session)
         try session.withCollectives { try step.broadcastParameters() }
         log.info("Starting training loop for rank: \(world.rank), total batch size: \(session.totalBatch)"
@@ -192,9 +193,8 @@ public final class Trainer {
         }
     }
 
-    func makeModel(generator: Generator) throws -> MILNCEModel {
+    func makeModel(wordVectors: Tensor, generator: Generator) throws -> MILNCEModel {
         let c = configuration
-        let wordVectors = try WordFiles.loadMatrix(from: URL(fileURLWithPath: c.wordVectorsPath))
         let model = MILNCEModel(
             video: try S3DG(embeddingDimension: c.embeddingDimension, generator: generator),
             text: try SentenceEmbedding(wordVectors: wordVectors, embeddingDimension: c.embeddingDimension,
@@ -241,13 +241,12 @@ public final class Trainer {
 
     /// The training loader: this rank's share of the videos, with captions sampled from `index`.
     /// (The one place where the source of the videos is chosen.)
-    func makeLoader(trainList: TrainList, index: CaptionIndex, perRankBatch: Int, device: Device) throws -> TrainingLoader {
+    func makeLoader(inputs: TrainingInputs, index: CaptionIndex, perRankBatch: Int, device: Device) throws -> TrainingLoader {
         let c = configuration
         let sampling = ClipSamplingOptions(numCandidates: c.numCandidates, maxWords: c.maxWords, minTimeSeconds: c.minTime,
                                            numFrames: c.numFrames, framesPerSecond: c.fps)
-        let tokenizer = Tokenizer(words: try WordFiles.loadDictionary(from: URL(fileURLWithPath: c.dictionaryPath)))
-        let sampler = try ClipSampler(index: index, tokenizer: tokenizer, options: sampling)
-        let order = try DistributedOrder(datasetCount: trainList.count, worldSize: world.size, rank: world.rank,
+        let sampler = try ClipSampler(index: index, tokenizer: Tokenizer(words: inputs.words), options: sampling)
+        let order = try DistributedOrder(datasetCount: inputs.trainList.count, worldSize: world.size, rank: world.rank,
                                          seed: UInt64(c.seed), shuffle: true, dropLast: false)
         var options = LoaderOptions()
         options.batchSize = perRankBatch
@@ -259,11 +258,11 @@ public final class Trainer {
         options.randomFlip = c.randomFlip
         options.pinMemory = c.pinMemory && device.isCUDA
         options.seed = UInt64(c.seed)
-        let loader = try TrainingLoader(trainList: trainList, sampler: sampler,
+        let loader = try TrainingLoader(trainList: inputs.trainList, sampler: sampler,
                                         videoRoot: URL(fileURLWithPath: c.videoRoot), order: order, options: options)
         guard loader.batchesPerEpoch > 0 else {
             throw TrainingError.invalidConfiguration(
-                "\(trainList.count) videos make no full batch of \(perRankBatch) on each of \(world.size) ranks")
+                "\(inputs.trainList.count) videos make no full batch of \(perRankBatch) on each of \(world.size) ranks")
         }
         return loader
     }

@@ -142,9 +142,13 @@ public struct TrainingConfiguration: Sendable {
 
     // MARK: Validation
 
-    /// Checks options and paths before any work starts; every problem at once.
+    /// Checks options, paths and the device before any work starts; every problem at once.
+    ///
+    /// The contents of the input files (the dictionary against the word vectors, the clip
+    /// settings against the videos) are checked next, by `TrainingPreflight`, still before the
+    /// caption index is built.
     public func validate() throws {
-        let problems = pathProblems() + numberProblems()
+        let problems = pathProblems() + numberProblems() + deviceProblems()
         if !problems.isEmpty {
             throw TrainingError.invalidConfiguration("cannot start training:\n  " + problems.joined(separator: "\n  "))
         }
@@ -154,8 +158,10 @@ public struct TrainingConfiguration: Sendable {
         var problems: [String] = []
         let files = FileManager.default
         func requireFile(_ path: String, _ flag: String) {
+            var isFolder: Bool = false
             if path.isEmpty { problems.append("\(flag) is required") }
-            else if !files.fileExists(atPath: path) { problems.append("\(flag) \(path): no such file") }
+            else if !files.fileExists(atPath: path, isDirectory: &isFolder) { problems.append("\(flag) \(path): no such file") }
+            else if isFolder { problems.append("\(flag) \(path): a folder, not a file") }
         }
         func requireFolder(_ path: String, _ flag: String) {
             var isFolder: Bool = false
@@ -182,13 +188,32 @@ public struct TrainingConfiguration: Sendable {
         for (value, flag) in [(batchSize, "--batch_size"), (epochs, "--epochs"), (numCandidates, "--num_candidates"),
                               (numFrames, "--num_frames"), (videoSize, "--video_size"), (numThreadReader, "--num_thread_reader"),
                               (nDisplay, "--n_display"), (maxWords, "--max_words"), (microBatches, "--micro_batches"),
-                              (keepCheckpoints, "--keep_checkpoints")] where value < 1 {
+                              (keepCheckpoints, "--keep_checkpoints"), (embeddingDimension, "--num_class")] where value < 1 {
             problems.append("\(flag) must be at least 1, got \(value)")
         }
-        if warmupSteps < 0 { problems.append("--warmup_steps must not be negative") }
-        if !(learningRate > 0) { problems.append("--lr must be positive") }
-        if !(fps > 0) { problems.append("--fps must be positive") }
-        if saveEverySteps < 0 { problems.append("--save_every_steps must not be negative") }
+        for (value, flag) in [(warmupSteps, "--warmup_steps"), (saveEverySteps, "--save_every_steps"),
+                              (maxSteps, "--max_steps"), (replicaCheckSteps, "--replica_check_steps"),
+                              (startEpoch, "--start-epoch")] where value < 0 {
+            problems.append("\(flag) must not be negative, got \(value)")
+        }
+        if !(learningRate > 0) || !learningRate.isFinite { problems.append("--lr must be a positive number, got \(learningRate)") }
+        if !(fps > 0) || !fps.isFinite { problems.append("--fps must be a positive number, got \(fps)") }
+        if !(minTime >= 0) || !minTime.isFinite { problems.append("--min_time must not be negative, got \(minTime)") }
+        if !(distributedTimeoutSeconds > 0) { problems.append("--dist_timeout must be positive, got \(distributedTimeoutSeconds)") }
+        if let cpuThreads, cpuThreads < 1 { problems.append("--threads must be at least 1, got \(cpuThreads)") }
+        if startEpoch > 0, epochs > 0, startEpoch >= epochs {
+            problems.append("--start-epoch \(startEpoch) leaves nothing to train in --epochs \(epochs)")
+        }
         return problems
+    }
+
+    func deviceProblems() -> [String] {
+        guard let device, case .cuda(let index) = device else { return [] }
+        let count = Runtime.cudaDeviceCount
+        guard index >= count else { return [] }
+        return [count == 0
+            ? "the device \(device) (--device, --gpu): this machine has no CUDA device (or this build of libtorch has "
+                + "no CUDA); use --device cpu"
+            : "the device \(device) (--device, --gpu): this machine has \(count) CUDA device(s), cuda:0 to cuda:\(count - 1)"]
     }
 }

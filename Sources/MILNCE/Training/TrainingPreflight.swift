@@ -1,0 +1,71 @@
+import FoundationEssentials
+import Torch
+import Video
+
+/// The input files of a run, read and checked against each other before any long work (the
+/// caption index can take an hour on HowTo100M): the train list, the dictionary and its word
+/// vectors, and the clip settings against the first videos.
+struct TrainingInputs {
+    /// The training videos.
+    var trainList: TrainList
+    /// The dictionary's words (word i has token i + 1).
+    var words: [String]
+    /// The word-vector matrix, `words + 1` rows (row 0 is padding).
+    var wordVectors: Tensor
+
+    /// Reads the inputs named by `configuration` and checks them.
+    static func read(_ configuration: TrainingConfiguration) throws -> TrainingInputs {
+        let c = configuration
+        let trainList = try TrainList(contentsOf: c.trainCSV)
+        guard trainList.count > 0 else { throw TrainingError.invalidConfiguration("\(c.trainCSV) lists no videos") }
+        let dictionaryURL = URL(fileURLWithPath: c.dictionaryPath)
+        let vectorsURL = URL(fileURLWithPath: c.wordVectorsPath)
+        let words = try WordFiles.loadDictionary(from: dictionaryURL)
+        let vectors = try WordFiles.loadMatrix(from: vectorsURL)
+        try checkWordVectors(vectors.shape, wordCount: words.count, dictionary: dictionaryURL, vectors: vectorsURL)
+        return TrainingInputs(trainList: trainList, words: words, wordVectors: vectors)
+    }
+
+    /// The word vectors must have one row per word plus the padding row 0.
+    static func checkWordVectors(_ shape: [Int], wordCount: Int, dictionary: URL, vectors: URL) throws {
+        guard shape.count == 2, shape[0] == wordCount + 1 else {
+            throw TrainingError.invalidConfiguration(
+                "the word vectors \(vectors.path) (--word2vec_path) have \(shape.first ?? 0) rows, but the dictionary "
+                    + "\(dictionary.path) (--token_to_word_path) has \(wordCount) words, which need \(wordCount + 1) rows "
+                    + "(row 0 is the padding token): the two files do not belong together. Pass the dict.npy and "
+                    + "word2vec.pth written together (`milnce word2vec import` writes both)")
+        }
+    }
+
+    /// Decodes one frame of each of the first videos that open with the run's clip settings, and
+    /// fails when the settings fit none of them (an odd `--video_size` with `--crop_only 1` on
+    /// 4:2:0 video, a crop larger than the frames). Videos that cannot be opened are left to the
+    /// loader, which replaces and counts them.
+    func probeClipSettings(_ c: TrainingConfiguration, videoRoot: URL, videosToTry: Int = 3) throws {
+        let request = ClipRequest(startSeconds: 0, frameCount: 1, framesPerSecond: c.fps, size: c.videoSize,
+                                  cropping: c.cropOnly ? .window : .scaledSquare, cropOffset: .centered)
+        var refusals: [String] = []
+        for path in trainList.videoPaths.prefix(videosToTry * 4) where refusals.count < videosToTry {
+            let reader: VideoReader
+            do {
+                reader = try VideoReader(url: videoRoot.appendingPathComponent(path), threadCount: 1)
+            } catch {
+                continue
+            }
+            do {
+                _ = try reader.clip(request)
+                return
+            } catch let error as VideoError {
+                guard case .invalidRequest = error else { continue }
+                refusals.append("\(error)")
+            }
+        }
+        guard let first = refusals.first else { return }
+        let cropping = c.cropOnly ? "--crop_only 1" : "--crop_only 0"
+        throw TrainingError.invalidConfiguration(
+            "cannot start training: the clip settings (--video_size \(c.videoSize), \(cropping)) fit none of the "
+                + "first \(refusals.count) videos that open: \(first)"
+                + (c.cropOnly ? ". With --crop_only 1, --video_size must be even (4:2:0 video crops to even sizes) and "
+                    + "at most the videos' shorter side; --crop_only 0 scales the largest square instead" : ""))
+    }
+}
