@@ -201,6 +201,48 @@ enum TrainingFixture {
                 "the caption index was built first: \(result.output.suffix(800))")
     }
 
+    /// A checkpoint folder carries what using the model needs: the dictionary beside the
+    /// checkpoints (so `embed` and `eval` work from anywhere), and the clip settings in each
+    /// checkpoint, readable by `torch.load(weights_only=True)`.
+    @Test func checkpointsCarryTheirDictionaryAndClipSettings() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("carried")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try TrainingFixture.run(TrainingFixture.arguments(data, run: folder, name: "carried")
+                                                + ["--max_steps", "1"], log: folder.appendingPathComponent("train.log"))
+        #expect(result.status == 0, "\(result.output.suffix(600))")
+        // Another dictionary is refused where checkpoints trained with this one are.
+        var words = try WordFiles.loadDictionary(from: data.dictionary)
+        words[0] = "changed"
+        let other = folder.appendingPathComponent("other-dict.npy")
+        try NumPyFile.save(.strings(words, shape: [words.count]), to: other)
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "carried") + ["--max_steps", "1"]
+        arguments[arguments.firstIndex(of: "--token_to_word_path")! + 1] = other.path
+        let refused = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("refused.log"))
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("trained with another dictionary"), "\(refused.output.suffix(600))")
+
+        let moved = folder.appendingPathComponent("elsewhere")
+        try FileManager.default.moveItem(at: folder.appendingPathComponent("checkpoint/carried"), to: moved)
+        #expect(try Data(contentsOf: moved.appendingPathComponent("dict.npy")) == (try Data(contentsOf: data.dictionary)))
+        let checkpoint = try #require(TrainingCheckpoint.list(in: moved).last)
+
+        let sentences = folder.appendingPathComponent("sentences.txt")
+        try "a red circle grows\nthe square fades\n".write(to: sentences, atomically: true, encoding: .utf8)
+        let embedded = try TrainingFixture.run(
+            ["embed", "sentences", sentences.path, "--output", folder.appendingPathComponent("s.npy").path,
+             "--pretrain_cnn_path", checkpoint.path, "--threads", "1"], log: folder.appendingPathComponent("embed.log"))
+        #expect(embedded.status == 0, "\(embedded.output.suffix(600))")
+
+        let run = try CommandFixtures.python("""
+        import sys, torch
+        run = torch.load(sys.argv[1], weights_only=True)['milnce']['run']
+        print(run['num_frames'], run['video_size'], run['fps'], run['crop_only'], run['centercrop'], run['random_flip'],
+              run['min_time'], run['max_words'], run['dictionary'], run['dictionary_words'])
+        """, [checkpoint.path])
+        #expect(run.trimmingCharacters(in: .whitespacesAndNewlines) == "8 32 4.0 True False False 5.0 20 dict.npy \(words.count)")
+    }
+
     /// Two ranks over Gloo hold identical weights after every step, and end where one process
     /// with the same total batch in two micro-batches ends.
     @Test func twoRanksEqualOneProcessWithTheSameTotalBatch() throws {

@@ -120,7 +120,8 @@ public final class Trainer {
         let step = TrainingStep(model: model, optimizer: optimizer, schedule: schedule, group: group, device: device,
                                 precision: c.precision, channelsLast: c.channelsLast, microBatches: c.microBatches)
         let session = TrainingSession(configuration: c, world: world, log: log, device: device, group: group,
-                                      step: step, loader: loader, trainList: inputs.trainList, perRankBatch: perRankBatch)
+                                      step: step, loader: loader, trainList: inputs.trainList, perRankBatch: perRankBatch,
+                                      dictionaryWords: inputs.words.count)
         try resume(session)
         try session.withCollectives { try step.broadcastParameters() }
         log.info("Starting training loop for rank: \(world.rank), total batch size: \(session.totalBatch)"
@@ -146,8 +147,8 @@ public final class Trainer {
         return c.batchSize / processesPerNode
     }
 
-    /// Creates the checkpoint folder and removes the temporary files that a save left there when
-    /// its process was killed (rank 0).
+    /// Creates the checkpoint folder, removes the temporary files that a save left there when its
+    /// process was killed, and places the dictionary beside the checkpoints (rank 0).
     func prepareCheckpointFolder() throws {
         let c = configuration
         try FileManager.default.createDirectory(at: c.checkpointFolder, withIntermediateDirectories: true)
@@ -158,6 +159,10 @@ public final class Trainer {
             } catch {
                 log.warning("warning: cannot remove the unfinished save '\(leftover.path)': \(describeSystemError(error))")
             }
+        }
+        if let line = try TrainingInputs.placeDictionary(from: URL(fileURLWithPath: c.dictionaryPath),
+                                                         in: c.checkpointFolder) {
+            log.info(line)
         }
     }
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import POSIX
 import Torch
 import Video
 
@@ -67,5 +68,39 @@ struct TrainingInputs {
                 + "first \(refusals.count) videos that open: \(first)"
                 + (c.cropOnly ? ". With --crop_only 1, --video_size must be even (4:2:0 video crops to even sizes) and "
                     + "at most the videos' shorter side; --crop_only 0 scales the largest square instead" : ""))
+    }
+}
+
+// MARK: - The dictionary beside the checkpoints
+
+extension TrainingInputs {
+    /// The dictionary's name in the checkpoint folder, where `eval` and `embed` look for it.
+    static let dictionaryFileName = "dict.npy"
+
+    /// Copies the dictionary into the checkpoint folder (rank 0), so that the checkpoints are
+    /// usable from anywhere. Refuses to replace a different dictionary there while checkpoints
+    /// trained with it remain; returns a line for the log.
+    static func placeDictionary(from source: URL, in folder: URL) throws -> String? {
+        let target = folder.appendingPathComponent(dictionaryFileName)
+        let files = FileManager.default
+        if source.standardizedFileURL.path == target.standardizedFileURL.path { return nil }
+        let wanted = try Data(contentsOf: source)
+        if files.fileExists(atPath: target.path) {
+            if (try? Data(contentsOf: target)) == wanted { return nil }
+            let checkpoints = TrainingCheckpoint.list(in: folder)
+            guard checkpoints.isEmpty else {
+                throw TrainingError.invalidConfiguration(
+                    "cannot start training: the checkpoint folder \(folder.path) holds \(checkpoints.count) checkpoint(s) "
+                        + "trained with another dictionary (\(target.path) differs from \(source.path), "
+                        + "--token_to_word_path). Use another --checkpoint_dir, or pass the dictionary they were trained with")
+            }
+        }
+        do {
+            try wanted.write(to: target, options: .atomic)
+        } catch {
+            throw TrainingError.invalidConfiguration(
+                "cannot copy the dictionary \(source.path) to \(target.path): \(describeSystemError(error))")
+        }
+        return "=> copied the dictionary \(source.path) to \(target.path), beside the checkpoints"
     }
 }

@@ -23,10 +23,13 @@ public final class TrainingSession {
     public let perRankBatch: Int
     /// Where training continues from: the start, `--start-epoch`, or a resumed checkpoint.
     public internal(set) var start: TrainingPosition
+    /// Words in the dictionary (recorded in checkpoints).
+    let dictionaryWords: Int
     let log: TrainingLog
 
     init(configuration: TrainingConfiguration, world: DistributedWorld, log: TrainingLog, device: Device,
-         group: ProcessGroup?, step: TrainingStep, loader: TrainingLoader, trainList: TrainList, perRankBatch: Int) {
+         group: ProcessGroup?, step: TrainingStep, loader: TrainingLoader, trainList: TrainList, perRankBatch: Int,
+         dictionaryWords: Int) {
         self.configuration = configuration
         self.world = world
         self.log = log
@@ -36,6 +39,7 @@ public final class TrainingSession {
         self.loader = loader
         self.trainList = trainList
         self.perRankBatch = perRankBatch
+        self.dictionaryWords = dictionaryWords
         let epoch = configuration.startEpoch
         start = TrainingPosition(epoch: epoch, batch: 0, globalStep: epoch * loader.batchesPerEpoch)
         step.schedule.stepsTaken = start.globalStep
@@ -50,13 +54,17 @@ public final class TrainingSession {
     /// Clips per step over all ranks.
     public var totalBatch: Int { world.size * perRankBatch }
 
-    /// What a checkpoint records about the run: its shape, for exact resumption.
+    /// What a checkpoint records about the run: its shape (for exact resumption) and the clip
+    /// settings and dictionary that `eval` and `embed` need to use the model as it was trained.
     var runDescription: [String: PickleValue] {
         let c = configuration
         return [
             "seed": .int(c.seed), "world_size": .int(world.size), "batch_size": .int(c.batchSize),
             "batches_per_epoch": .int(batchesPerEpoch), "num_candidates": .int(c.numCandidates),
             "num_frames": .int(c.numFrames), "video_size": .int(c.videoSize), "fps": .float(c.fps),
+            "crop_only": .bool(c.cropOnly), "centercrop": .bool(c.centerCrop), "random_flip": .bool(c.randomFlip),
+            "min_time": .float(c.minTime), "max_words": .int(c.maxWords),
+            "dictionary": .string(TrainingInputs.dictionaryFileName), "dictionary_words": .int(dictionaryWords),
         ]
     }
 
