@@ -304,9 +304,8 @@ enum TrainingFixture {
         #expect(try TrainingFixture.largestDifference(a, b) == 0)
         #expect(TrainingCheckpoint.list(in: killedFolder).count <= 10)
 
-        guard TestEnvironment.python != nil else {
-            if TestEnvironment.isCI { throw TestSupportError("the project's Python environment is missing") }
-            return
+        if let reason = TestEnvironment.missingReason(TestEnvironment.python, what: "the project's Python (.venv)") {
+            throw TestSupportError("\(reason): the PyTorch and TensorBoard oracles need it; run `make setup`")
         }
         let vocabulary = try WordFiles.loadDictionary(from: data.dictionary).count + 1
         try runPython("""
