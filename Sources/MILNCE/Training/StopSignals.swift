@@ -27,6 +27,7 @@ public enum StopRequest: Int32, Sendable, Comparable {
     /// (SIGTERM's) for SIGUSR1 too, as schedulers expect of a preempted job.
     public var exitStatus: Int32 { self == .interrupt ? 130 : 143 }
 
+    /// Weaker first: SIGINT, SIGUSR1, SIGTERM (a rank that must save wins over one that need not).
     public static func < (a: StopRequest, b: StopRequest) -> Bool { a.rawValue < b.rawValue }
 }
 

@@ -74,11 +74,17 @@ public protocol TrainingObserver: AnyObject {
 }
 
 extension TrainingObserver {
+    /// Nothing, unless the observer says otherwise.
     public func trainingWillStart(at position: TrainingPosition) throws {}
+    /// Nothing, unless the observer says otherwise.
     public func epochWillStart(_ epoch: Int, at position: TrainingPosition) throws {}
+    /// Nothing, unless the observer says otherwise.
     public func stepDidFinish(_ step: StepRecord) throws {}
+    /// Nothing, unless the observer says otherwise.
     public func epochDidFinish(_ epoch: EpochRecord) throws {}
+    /// Nothing, unless the observer says otherwise.
     public func evaluationDidFinish(_ metrics: [String: Double], epoch: Int, globalStep: Int) throws {}
+    /// Nothing, unless the observer says otherwise.
     public func trainingDidEnd(_ end: TrainingEnd, at position: TrainingPosition) throws {}
 }
 
