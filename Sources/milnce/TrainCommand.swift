@@ -4,6 +4,7 @@ import FoundationEssentials
 import Glibc
 import MILNCE
 import POSIX
+import Synchronization
 import Torch
 
 /// `milnce train`: MIL-NCE training with the reference's command line.
@@ -54,7 +55,7 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: Optimisation (reference flags)
     @Option(help: "adam or sgd.")
-    var optimizer = "adam"
+    var optimizer: OptimizerKind = .adam
     @Option(name: [.customLong("lr"), .customLong("learning-rate")], help: "Initial learning rate.")
     var lr = 0.001
     @Option(name: [.customLong("momemtum"), .customLong("momentum")], help: "SGD momentum.")
@@ -74,7 +75,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("num_class"), help: "Embedding dimension.")
     var numClass = 512
     @Option(name: .customLong("weight_init"), help: "uniform (PyTorch defaults) or kaiming_normal.")
-    var weightInit = "uniform"
+    var weightInit: WeightInitialization = .uniform
 
     // MARK: Clips (reference flags)
     @Option(name: .customLong("num_frames"), help: "Frames per clip.")
@@ -126,7 +127,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("dist-file"), help: "Shared file for the SLURM rendezvous (.<job id> appended).")
     var distFile = "dist-file"
     @Option(name: .customLong("dist-backend"), help: "nccl (GPUs) or gloo (CPUs).")
-    var distBackend = "nccl"
+    var distBackend: DistributedBackend = .nccl
     @Option(help: "GPU to use (single process).")
     var gpu: Int?
     @Flag(name: .customLong("multiprocessing-distributed"), help: "One worker process per local GPU.")
@@ -134,7 +135,7 @@ struct TrainCommand: ParsableCommand {
 
     // MARK: New options
     @Option(help: "fp32, or bf16 autocast (CUDA).")
-    var precision = "fp32"
+    var precision: Precision = .fp32
     @Flag(name: .customLong("channels_last"), help: "channels_last_3d layout for clips and convolutions (CUDA).")
     var channelsLast = false
     @Option(name: .customLong("save_every_steps"), help: "Also checkpoint every N steps (0: only after epochs).")
@@ -156,7 +157,6 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var deviceOptions: DeviceOptions
 
     func validate() throws {
-        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16") }
         for (value, flag) in [(cropOnly, "--crop_only"), (centercrop, "--centercrop"), (randomFlip, "--random_flip"),
                               (cudnnBenchmark, "--cudnn_benchmark"), (verbose, "--verbose")] where value != 0 && value != 1 {
             throw ValidationError("\(flag) must be 0 or 1")
@@ -201,7 +201,7 @@ struct TrainCommand: ParsableCommand {
         c.pretrainCNNPath = pretrainCNNPath
         c.nDisplay = nDisplay
         c.verbose = verbose == 1
-        c.precision = Precision(rawValue: precision)!
+        c.precision = precision
         c.channelsLast = channelsLast
         c.saveEverySteps = saveEverySteps
         c.microBatches = microBatches
@@ -259,6 +259,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func train(_ configuration: TrainingConfiguration, world: DistributedWorld, processesPerNode: Int) throws {
+        StopSignals.install()
         var configuration = configuration
         if startEpoch > 0 && !configuration.resume { configuration.startEpoch = startEpoch }
         let trainer = Trainer(configuration: configuration, world: world, processesPerNode: processesPerNode)
@@ -276,17 +277,33 @@ struct TrainCommand: ParsableCommand {
         }
         let summary = try trainer.run()
         if world.rank == 0 {
-            print("training finished: \(summary.stepsTaken) steps"
+            print("training \(summary.end == .completed ? "finished" : "stopped"): \(summary.stepsTaken) steps"
                   + (summary.finalLoss.map { String(cFormat: ", last loss %.4f", $0) } ?? "")
                   + (summary.lastCheckpoint.map { ", checkpoint \($0.path)" } ?? "")
                   + ", \(summary.skippedSamples) samples skipped")
         }
+        try Self.finish(summary)
     }
+
+    /// Lists the log files that could not be written, and sets the exit status: 143 (SIGTERM,
+    /// SIGUSR1) or 130 (SIGINT) for a run stopped by a signal, else 3 when log files could not be
+    /// written (training itself went to its end), else 0.
+    static func finish(_ summary: TrainingSummary) throws {
+        if !summary.logWriteFailures.isEmpty {
+            print("the run's log files are incomplete (the checkpoints are not affected):\n"
+                  + summary.logWriteFailures.map { "  \($0)" }.joined(separator: "\n"))
+        }
+        if case .signal(let request) = summary.end { throw ExitCode(request.exitStatus) }
+        if !summary.logWriteFailures.isEmpty { throw ExitCode(Self.incompleteLogsStatus) }
+    }
+
+    /// The exit status of a run that trained to its end but could not write all of its logs.
+    static let incompleteLogsStatus: Int32 = 3
 }
 
 /// Starts one worker process per local GPU (`--multiprocessing-distributed`), as the reference's
 /// `mp.spawn`: each re-runs this command with `MILNCE_WORKER_INDEX` set. If one fails, the others
-/// are stopped and the launcher fails.
+/// are stopped and the launcher fails. SIGTERM and SIGUSR1 are passed on to the workers.
 enum WorkerLauncher {
     static func launch(workers: Int, node: DistributedWorld) throws {
         var environment = ProcessInfo.processInfo.environment
@@ -301,6 +318,7 @@ enum WorkerLauncher {
             return try ChildProcess(executable: executable.path, arguments: Array(CommandLine.arguments.dropFirst()),
                                     environment: workerEnvironment)
         }
+        StopSignals.recordOnly()
         let outcome = FirstFailure()
         let group = DispatchGroup()
         for process in processes {
@@ -311,27 +329,37 @@ enum WorkerLauncher {
                     FileOutput.standardError.print("\(error)\n")
                     status = 1
                 }
-                if status != 0 && outcome.record(status) {
+                // A worker that trained to the end but could not write its logs stops no other.
+                if status != 0 && outcome.record(status) && status != TrainCommand.incompleteLogsStatus {
                     for other in processes where other.isRunning { other.terminate() }
                 }
                 group.leave()
             }
         }
-        group.wait()
+        while group.wait(timeout: .now() + .milliseconds(200)) == .timedOut {
+            // SIGTERM and SIGUSR1 go to every worker (each saves and stops at the same step). A
+            // terminal's SIGINT already reached them all, as the process group's members.
+            if let request = StopSignals.takePending(), request != .interrupt {
+                for process in processes where process.isRunning {
+                    process.terminate(signal: request == .terminate ? SIGTERM : SIGUSR1)
+                }
+            }
+        }
         if let status = outcome.status { throw ExitCode(status) }
     }
 
     /// The exit status of the first worker to fail.
-    private final class FirstFailure: @unchecked Sendable {
-        private let lock = Lock()
-        private(set) var status: Int32?
+    private final class FirstFailure: Sendable {
+        private let first = Mutex<Int32?>(nil)
+        /// The first failure's status.
+        var status: Int32? { first.withLock { $0 } }
         /// Records `status` if it is the first failure; returns whether it was.
         func record(_ status: Int32) -> Bool {
-            lock.lock()
-            defer { lock.unlock() }
-            guard self.status == nil else { return false }
-            self.status = status
-            return true
+            first.withLock { first in
+                guard first == nil else { return false }
+                first = status
+                return true
+            }
         }
     }
 
@@ -352,3 +380,11 @@ enum WorkerLauncher {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+// The typed options parse from the reference's spellings (`--optimizer sgd`, `--weight_init
+// kaiming_normal`, `--dist-backend gloo`, `--precision bf16`); anything else is refused with the
+// list of choices.
+extension OptimizerKind: ExpressibleByArgument {}
+extension WeightInitialization: ExpressibleByArgument {}
+extension DistributedBackend: ExpressibleByArgument {}
+extension Precision: ExpressibleByArgument {}

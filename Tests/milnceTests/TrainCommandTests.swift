@@ -111,7 +111,7 @@ enum TrainingFixture {
         #expect(c.videoRoot == "path_to_howto_videos")
         // The reference's defaults.
         let defaults = try TrainCommand.parse([]).trainingConfiguration()
-        #expect(defaults.optimizer == "adam" && defaults.momentum == 0.9 && defaults.numFrames == 16)
+        #expect(defaults.optimizer == .adam && defaults.momentum == 0.9 && defaults.numFrames == 16)
         #expect(defaults.videoSize == 224 && defaults.fps == 5 && defaults.cropOnly && !defaults.centerCrop)
         #expect(defaults.randomFlip && defaults.minTime == 5 && defaults.seed == 1 && defaults.batchSize == 256)
         #expect(defaults.warmupSteps == 5000 && defaults.epochs == 300 && defaults.numThreadReader == 20)
@@ -120,7 +120,18 @@ enum TrainingFixture {
         #expect(try TrainCommand.parse(["-e"]).evaluate)
     }
 
-    @Test(arguments: [["--precision", "fp16"], ["--crop_only", "2"], ["--random_flip=-1"], ["--start-epoch=-1"]])
+    @Test func typedOptionsParseFromTheReferencesSpellings() throws {
+        let c = try TrainCommand.parse(["--optimizer", "sgd", "--weight_init", "kaiming_normal", "--dist-backend", "gloo",
+                                        "--precision", "bf16"]).trainingConfiguration()
+        #expect(c.optimizer == .sgd && c.weightInit == .kaimingNormal)
+        #expect(c.distributedBackend == .gloo && c.precision == .bf16)
+        let defaults = try TrainCommand.parse([]).trainingConfiguration()
+        #expect(defaults.weightInit == .uniform && defaults.distributedBackend == .nccl && defaults.precision == .fp32)
+    }
+
+    @Test(arguments: [["--precision", "fp16"], ["--crop_only", "2"], ["--random_flip=-1"], ["--start-epoch=-1"],
+                      ["--optimizer", "rmsprop"], ["--weight_init", "xavier"], ["--dist-backend", "mpi"],
+                      ["--optimizer", "Adam"]])
     func badFlagsAreRejected(_ arguments: [String]) {
         #expect(throws: (any Error).self) { try TrainCommand.parse(arguments) }
     }
@@ -130,18 +141,106 @@ enum TrainingFixture {
         c.trainCSV = "/nonexistent/train.csv"
         c.videoRoot = "/nonexistent/videos"
         c.captionRoot = ""
-        c.optimizer = "rmsprop"
         c.batchSize = 0
+        c.maxSteps = -1
+        c.device = .cuda(Runtime.cudaDeviceCount)
         do {
             try c.validate()
             Issue.record("validation passed")
         } catch {
             let message = "\(error)"
             for expected in ["--train_csv /nonexistent/train.csv", "--video_path /nonexistent/videos",
-                             "--caption_root is required", "--optimizer", "--batch_size"] {
+                             "--caption_root is required", "--batch_size", "--max_steps",
+                             "device cuda:\(Runtime.cudaDeviceCount) (--device, --gpu)"] {
                 #expect(message.contains(expected), "\(expected) missing from: \(message)")
             }
         }
+    }
+
+    /// Inputs that cannot train are reported before any work starts: before the caption index
+    /// (an hour on HowTo100M) is built.
+    enum BadInput: String, CaseIterable {
+        case oddCropSize, tooFewWordVectors, tooManyWordVectors, numericDictionary, absentGPU
+    }
+
+    @Test(arguments: BadInput.allCases)
+    func badInputsAreReportedBeforeTheCaptionIndexIsBuilt(_ input: BadInput) throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("early-\(input.rawValue)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "early")
+        func replace(_ flag: String, _ value: String) { arguments[arguments.firstIndex(of: flag)! + 1] = value }
+        let expected: [String]
+        switch input {
+        case .oddCropSize:
+            replace("--video_size", "31")
+            expected = ["--video_size 31", "even"]
+        case .tooFewWordVectors, .tooManyWordVectors:
+            let words = try WordFiles.loadDictionary(from: data.dictionary).count
+            let vectors = try WordFiles.loadMatrix(from: data.wordVectors)
+            let rows = input == .tooFewWordVectors ? words : words + 2
+            let changed = input == .tooFewWordVectors ? try vectors.narrow(0, start: 0, length: rows)
+                : try Tensor.cat([vectors, vectors.narrow(0, start: 0, length: 1)], dimension: 0)
+            let file = folder.appendingPathComponent("word2vec.pth")
+            try TorchFile.save(.tensor(changed.contiguous().record()), to: file)
+            replace("--word2vec_path", file.path)
+            expected = ["\(rows) rows", "\(words) words", "\(words + 1) rows"]
+        case .numericDictionary:
+            let file = folder.appendingPathComponent("dict.npy")
+            try NumPyFile.save(.numeric(try Tensor([Float](repeating: 1, count: 4)).record()), to: file)
+            replace("--token_to_word_path", file.path)
+            expected = ["dict.npy", "strings"]
+        case .absentGPU:
+            arguments += ["--gpu", "\(Runtime.cudaDeviceCount + 3)"]
+            expected = ["cuda:\(Runtime.cudaDeviceCount + 3)", "CUDA device"]
+        }
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("early.log"))
+        #expect(result.status != 0)
+        for text in expected { #expect(result.output.contains(text), "\(text) missing from: \(result.output.suffix(800))") }
+        #expect(!FileManager.default.fileExists(atPath: folder.appendingPathComponent("checkpoint/early/captions.index").path),
+                "the caption index was built first: \(result.output.suffix(800))")
+    }
+
+    /// A checkpoint folder carries what using the model needs: the dictionary beside the
+    /// checkpoints (so `embed` and `eval` work from anywhere), and the clip settings in each
+    /// checkpoint, readable by `torch.load(weights_only=True)`.
+    @Test func checkpointsCarryTheirDictionaryAndClipSettings() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("carried")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let result = try TrainingFixture.run(TrainingFixture.arguments(data, run: folder, name: "carried")
+                                                + ["--max_steps", "1"], log: folder.appendingPathComponent("train.log"))
+        #expect(result.status == 0, "\(result.output.suffix(600))")
+        // Another dictionary is refused where checkpoints trained with this one are.
+        var words = try WordFiles.loadDictionary(from: data.dictionary)
+        words[0] = "changed"
+        let other = folder.appendingPathComponent("other-dict.npy")
+        try NumPyFile.save(.strings(words, shape: [words.count]), to: other)
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "carried") + ["--max_steps", "1"]
+        arguments[arguments.firstIndex(of: "--token_to_word_path")! + 1] = other.path
+        let refused = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("refused.log"))
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("trained with another dictionary"), "\(refused.output.suffix(600))")
+
+        let moved = folder.appendingPathComponent("elsewhere")
+        try FileManager.default.moveItem(at: folder.appendingPathComponent("checkpoint/carried"), to: moved)
+        #expect(try Data(contentsOf: moved.appendingPathComponent("dict.npy")) == (try Data(contentsOf: data.dictionary)))
+        let checkpoint = try #require(TrainingCheckpoint.list(in: moved).last)
+
+        let sentences = folder.appendingPathComponent("sentences.txt")
+        try "a red circle grows\nthe square fades\n".write(to: sentences, atomically: true, encoding: .utf8)
+        let embedded = try TrainingFixture.run(
+            ["embed", "sentences", sentences.path, "--output", folder.appendingPathComponent("s.npy").path,
+             "--pretrain_cnn_path", checkpoint.path, "--threads", "1"], log: folder.appendingPathComponent("embed.log"))
+        #expect(embedded.status == 0, "\(embedded.output.suffix(600))")
+
+        let run = try CommandFixtures.python("""
+        import sys, torch
+        run = torch.load(sys.argv[1], weights_only=True)['milnce']['run']
+        print(run['num_frames'], run['video_size'], run['fps'], run['crop_only'], run['centercrop'], run['random_flip'],
+              run['min_time'], run['max_words'], run['dictionary'], run['dictionary_words'])
+        """, [checkpoint.path])
+        #expect(run.trimmingCharacters(in: .whitespacesAndNewlines) == "8 32 4.0 True False False 5.0 20 dict.npy \(words.count)")
     }
 
     /// Two ranks over Gloo hold identical weights after every step, and end where one process
@@ -205,9 +304,8 @@ enum TrainingFixture {
         #expect(try TrainingFixture.largestDifference(a, b) == 0)
         #expect(TrainingCheckpoint.list(in: killedFolder).count <= 10)
 
-        guard TestEnvironment.python != nil else {
-            if TestEnvironment.isCI { throw TestSupportError("the project's Python environment is missing") }
-            return
+        if let reason = TestEnvironment.missingReason(TestEnvironment.python, what: "the project's Python (.venv)") {
+            throw TestSupportError("\(reason): the PyTorch and TensorBoard oracles need it; run `make setup`")
         }
         let vocabulary = try WordFiles.loadDictionary(from: data.dictionary).count + 1
         try runPython("""
@@ -288,6 +386,203 @@ enum TrainingFixture {
         #expect(result.status != 0)
         #expect(result.output.contains("the loss is nan at step 0"), "\(result.output.suffix(400))")
         #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/nan")).isEmpty)
+    }
+
+    /// `--resume` skips a damaged newest checkpoint (empty, truncated), saying which and why,
+    /// continues from the newest that loads, and ends where an uninterrupted run ends; the
+    /// temporary file of an unfinished save is removed at start, with a message.
+    @Test func resumeFallsBackToTheNewestCheckpointThatLoads() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("damaged")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let arguments = TrainingFixture.arguments(data, run: folder, name: "damaged")
+        let first = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("first.log"))
+        #expect(first.status == 0, "\(first.output.suffix(600))")
+        let checkpoints = folder.appendingPathComponent("checkpoint/damaged")
+        let complete = try TrainingFixture.stateDict(checkpoints.appendingPathComponent("epoch0002.pth.tar"))
+
+        let second = checkpoints.appendingPathComponent("epoch0002.pth.tar")
+        let bytes = try Data(contentsOf: second)
+        try bytes.prefix(bytes.count / 2).write(to: second)
+        try Data().write(to: checkpoints.appendingPathComponent("epoch0003.pth.tar"))
+        let leftover = checkpoints.appendingPathComponent(".epoch0003.pth.tar.5C1A8D2E.partial")
+        try Data(repeating: 7, count: 100).write(to: leftover)
+
+        let resumed = try TrainingFixture.run(arguments + ["--resume", "--epochs", "2"],
+                                              log: folder.appendingPathComponent("resumed.log"))
+        #expect(resumed.status == 0, "\(resumed.output.suffix(800))")
+        for name in ["epoch0003.pth.tar", "epoch0002.pth.tar"] {
+            #expect(resumed.output.contains("skipping checkpoint '\(checkpoints.appendingPathComponent(name).path)'"),
+                    "\(resumed.output.prefix(2000))")
+        }
+        let log = try String(contentsOf: folder.appendingPathComponent("log/damaged.txt"), encoding: .utf8)
+        #expect(log.contains("loaded checkpoint '\(checkpoints.appendingPathComponent("epoch0001.pth.tar").path)'"))
+        #expect(log.contains("removed '\(leftover.path)'"), "\(log)")
+        #expect(!FileManager.default.fileExists(atPath: leftover.path))
+        let again = try TrainingFixture.stateDict(second)
+        #expect(try TrainingFixture.largestDifference(complete, again) == 0)
+
+        // With no checkpoint that loads, --resume stops with the list instead of starting afresh.
+        for checkpoint in TrainingCheckpoint.list(in: checkpoints) { try Data("damaged".utf8).write(to: checkpoint) }
+        let hopeless = try TrainingFixture.run(arguments + ["--resume"], log: folder.appendingPathComponent("hopeless.log"))
+        #expect(hopeless.status != 0)
+        #expect(hopeless.output.contains("none of the 3 checkpoints in \(checkpoints.path) can be loaded"),
+                "\(hopeless.output.suffix(800))")
+    }
+
+    /// Waits until the run's text log shows a training step, so that a signal arrives mid-training.
+    static func waitForSteps(in folder: URL, name: String) -> Bool {
+        TrainingFixture.waitUntil(timeout: 300) {
+            ((try? String(contentsOf: folder.appendingPathComponent("log/\(name).txt"), encoding: .utf8)) ?? "")
+                .contains("Training loss")
+        }
+    }
+
+    /// The steps a run's text log shows (`--n_display 1`: one line per step).
+    static func stepLines(in folder: URL, name: String) throws -> Int {
+        try String(contentsOf: folder.appendingPathComponent("log/\(name).txt"), encoding: .utf8)
+            .split(separator: "\n").filter { $0.hasPrefix("Epoch ") && $0.contains("Training loss") }.count
+    }
+
+    /// SIGTERM and SIGUSR1 (a scheduler's preemption) save a checkpoint at the next step boundary,
+    /// say where it is and how to resume, and exit with 143; SIGINT stops without saving and says so.
+    @Test(arguments: [SIGTERM, SIGUSR1, SIGINT])
+    func aStopSignalEndsTheRunAtAStepBoundary(_ signal: Int32) throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("signal")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let process = try TrainingFixture.launch(TrainingFixture.arguments(data, run: folder, name: "stopped", epochs: 50),
+                                                 log: folder.appendingPathComponent("stopped.log"))
+        let started = Self.waitForSteps(in: folder, name: "stopped")
+        kill(process.processIdentifier, signal)
+        let ended = TrainingFixture.waitUntil(timeout: 120) { !process.isRunning }
+        if !ended { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        let output = try String(contentsOf: folder.appendingPathComponent("stopped.log"), encoding: .utf8)
+        #expect(started && ended, "\(output.suffix(800))")
+        #expect(process.terminationReason == .exit, "killed by the signal: \(output.suffix(800))")
+        let steps = try Self.stepLines(in: folder, name: "stopped")
+        let checkpoints = TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/stopped"))
+        if signal == SIGINT {
+            #expect(process.terminationStatus == 130)
+            #expect(output.contains("stopped by SIGINT") && output.contains("without saving a checkpoint"),
+                    "\(output.suffix(800))")
+            // Only epochs completed before the signal are saved, never the stopping point.
+            if let newest = checkpoints.last {
+                #expect(try ModelCheckpoint.load(from: newest).contents?["milnce"]?["global_step"]?.asInt ?? steps < steps)
+            }
+        } else {
+            let name = signal == SIGTERM ? "SIGTERM" : "SIGUSR1"
+            #expect(process.terminationStatus == 143)
+            let newest = try #require(checkpoints.last, "no checkpoint: \(output.suffix(800))")
+            #expect(output.contains("stopped by \(name)") && output.contains("saved checkpoint '\(newest.path)'")
+                    && output.contains("--resume"), "\(output.suffix(800))")
+            let saved = try ModelCheckpoint.load(from: newest)
+            #expect(saved.contents?["milnce"]?["global_step"]?.asInt == steps, "the checkpoint claims what was trained")
+        }
+    }
+
+    /// A signal to one rank stops both after the same step; rank 0 saves the checkpoint.
+    @Test func ranksAgreeOnWhereToStop() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("signal-ranks")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let ranks = try TrainingFixture.launchRanks(TrainingFixture.arguments(data, run: folder, name: "agreed", epochs: 50),
+                                                    logs: folder)
+        let started = Self.waitForSteps(in: folder, name: "agreed")
+        kill(ranks[1].processIdentifier, SIGTERM)
+        let ended = TrainingFixture.waitUntil(timeout: 120) { !ranks[0].isRunning && !ranks[1].isRunning }
+        for rank in ranks where rank.isRunning { kill(rank.processIdentifier, SIGKILL) }
+        for rank in ranks { rank.waitUntilExit() }
+        let logs = try (0..<2).map { try String(contentsOf: folder.appendingPathComponent("rank\($0).log"), encoding: .utf8) }
+        #expect(started && ended, "\(logs.map { $0.suffix(600) })")
+        #expect(ranks.map(\.terminationReason) == [.exit, .exit] && ranks.map(\.terminationStatus) == [143, 143],
+                "\(logs.map { $0.suffix(600) })")
+        let newest = try #require(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/agreed")).last)
+        let saved = try ModelCheckpoint.load(from: newest)
+        // Rank 0 writes one line per step; every rank took as many steps as the checkpoint records.
+        #expect(saved.contents?["milnce"]?["global_step"]?.asInt == (try Self.stepLines(in: folder, name: "agreed")))
+        #expect(logs[0].contains("stopped by SIGTERM"), "\(logs[0].suffix(600))")
+    }
+
+    /// With its log folder on a full file system (a 4 KiB tmpfs, filled, in a mount namespace of
+    /// its own), a run trains to the end and keeps its checkpoints, says at once that the text log
+    /// and the TensorBoard events cannot be written, says it again at the end, and exits with 3.
+    @Test func logWriteFailuresAreReportedAndSetTheExitStatus() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("full-log")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let logRoot = folder.appendingPathComponent("log")
+        try FileManager.default.createDirectory(at: logRoot, withIntermediateDirectories: true)
+        let unshare = URL(fileURLWithPath: "/usr/bin/unshare")
+        guard FileManager.default.isExecutableFile(atPath: unshare.path) else {
+            throw TestSupportError("this test needs util-linux's unshare (apt-get install util-linux)")
+        }
+        let process = Process()
+        process.executableURL = unshare
+        process.arguments = ["--map-root-user", "--mount", "sh", "-c",
+                             #"mount -t tmpfs -o size=4k tmpfs "$1" || exit 97; head -c 65536 /dev/zero > "$1/filler" 2>/dev/null; shift; exec "$@""#,
+                             "sh", logRoot.path, try milnceExecutable().path]
+            + TrainingFixture.arguments(data, run: folder, name: "full")
+        let output = folder.appendingPathComponent("full.out")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        process.waitUntilExit()
+        let text = try String(contentsOf: output, encoding: .utf8)
+        if process.terminationStatus == 97 {
+            throw TestSupportError("cannot mount a tmpfs in a new mount and user namespace (needs unprivileged user "
+                                   + "namespaces: sysctl kernel.unprivileged_userns_clone=1): \(text)")
+        }
+        #expect(process.terminationStatus == 3, "\(text.suffix(1200))")
+        let logFile = logRoot.appendingPathComponent("full.txt").path
+        #expect(text.contains("warning: cannot write the text log \(logFile)"), "\(text.prefix(1500))")
+        #expect(text.contains("No space left on device"), "\(text.prefix(1500))")
+        #expect(text.contains("warning: cannot write the TensorBoard events"), "\(text.prefix(1500))")
+        let summary = try #require(text.range(of: "training finished").map { String(text[$0.lowerBound...]) }, "\(text)")
+        #expect(summary.contains("write") && summary.contains("of the text log \(logFile) failed"), "\(summary)")
+        #expect(summary.contains("of the TensorBoard events"), "\(summary)")
+        #expect(FileManager.default.fileExists(
+            atPath: folder.appendingPathComponent("checkpoint/full/epoch0002.pth.tar").path))
+    }
+
+    /// An epoch whose batches end early (here: a batch too large to allocate, 4 clips of 10^8
+    /// frames) stops the run with the loader's reason, and no checkpoint claims the epoch.
+    @Test func anEpochWhoseDataFailsStopsTheRunWithoutACheckpoint() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("failed-epoch")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "failed")
+        arguments[arguments.firstIndex(of: "--num_frames")! + 1] = "100000000"
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("failed.log"))
+        #expect(result.status != 0)
+        #expect(result.output.contains("epoch 1 stopped after 0 of its 3 batches"), "\(result.output.suffix(800))")
+        #expect(result.output.contains("No checkpoint claims this epoch"), "\(result.output.suffix(800))")
+        #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/failed")).isEmpty)
+    }
+
+    /// `--max_steps N` takes exactly N steps and ends with a checkpoint of where it stopped, also
+    /// when the limit falls on an epoch's last batch, and with one batch per epoch.
+    @Test(arguments: [(batch: 4, steps: 3, checkpoint: "epoch0001.pth.tar"),
+                      (batch: 12, steps: 1, checkpoint: "epoch0001.pth.tar"),
+                      (batch: 4, steps: 2, checkpoint: "epoch0000.step00000002.pth.tar")])
+    func maxStepsTakesExactlyThatManySteps(batch: Int, steps: Int, checkpoint: String) throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("max-steps")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let arguments = TrainingFixture.arguments(data, run: folder, name: "limited", batch: batch, epochs: 3)
+            + ["--max_steps", "\(steps)"]
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("limited.log"))
+        #expect(result.status == 0, "\(result.output.suffix(600))")
+        let log = try String(contentsOf: folder.appendingPathComponent("log/limited.txt"), encoding: .utf8)
+        let stepLines = log.split(separator: "\n").filter { $0.hasPrefix("Epoch ") && $0.contains("Training loss") }
+        #expect(stepLines.count == steps, "\(log)")
+        let saved = TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/limited")).map(\.lastPathComponent)
+        #expect(saved.last == checkpoint, "\(saved)")
+        let newest = try ModelCheckpoint.load(from: folder.appendingPathComponent("checkpoint/limited/\(checkpoint)"))
+        #expect(newest.contents?["milnce"]?["global_step"]?.asInt == steps)
     }
 
     @Test func aBatchWithNoLoadableSampleStopsTheRun() throws {

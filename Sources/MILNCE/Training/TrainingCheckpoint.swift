@@ -44,6 +44,14 @@ public enum TrainingCheckpoint {
     /// The newest checkpoint in `folder`, if any.
     public static func newest(in folder: URL) -> URL? { list(in: folder).last }
 
+    /// The temporary files of saves that never finished (a process killed while saving):
+    /// `.epochNNNN….pth.tar.<id>.partial` in `folder`.
+    public static func unfinishedSaves(in folder: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { $0.hasPrefix(".epoch") && $0.hasSuffix(".partial") }.sorted()
+            .map { folder.appendingPathComponent($0) }
+    }
+
     /// Deletes all but the newest `keep` checkpoints.
     public static func prune(_ folder: URL, keep: Int = 10) {
         let all = list(in: folder)

@@ -1,19 +1,75 @@
 import FoundationEssentials
+import Glibc
 import POSIX
+import Synchronization
+
+/// Failures to write a run's log files (the text log, TensorBoard events, the plot). Training goes
+/// on without them, but never in silence: each file's first failure is reported on standard
+/// error when it happens, and every failing file is listed again in the run's summary.
+public final class LogWriteFailures: Sendable {
+    /// One file that could not be written.
+    public struct Failure: Sendable, CustomStringConvertible {
+        /// What the file is ("the text log", "the TensorBoard events", "the training plot").
+        public var what: String
+        /// The file.
+        public var path: String
+        /// The first failure, in the C library's words.
+        public var firstReason: String
+        /// Writes that failed.
+        public var count: Int
+
+        /// A sentence for the final summary.
+        public var description: String {
+            "\(count) write\(count == 1 ? "" : "s") of \(what) \(path) failed (first: \(firstReason))"
+        }
+    }
+
+    private let failures = Mutex<[Failure]>([])
+
+    /// No failures yet.
+    public init() {}
+
+    /// Records a failed write; on a file's first failure, says so on standard error, with what
+    /// happens next (`consequence`).
+    func record(_ what: String, path: String, error: Error, consequence: String) {
+        record(what, path: path, reason: describeSystemError(error), consequence: consequence)
+    }
+
+    /// Records a failed write, with its reason in words.
+    func record(_ what: String, path: String, reason: String, consequence: String) {
+        let isFirst = failures.withLock { list in
+            if let index = list.firstIndex(where: { $0.path == path }) {
+                list[index].count += 1
+                return false
+            }
+            list.append(Failure(what: what, path: path, firstReason: reason, count: 1))
+            return true
+        }
+        guard isFirst else { return }
+        FileOutput.standardError.print(
+            "warning: cannot write \(what) \(path): \(reason); \(consequence). Training continues; this is repeated "
+                + "at the end, and the exit status will be 3\n")
+    }
+
+    /// Every file that failed, in the order of their first failures.
+    public var all: [Failure] { failures.withLock { $0 } }
+}
 
 /// The run's text log: the reference's `<log_root>/<checkpoint_dir>.txt` (lines appended), echoed
-/// to standard output on rank 0.
-final class TrainingLog: @unchecked Sendable {
+/// to standard output on rank 0. A line that cannot be written is counted in `failures`.
+final class TrainingLog: Sendable {
     private let file: URL
     private let rank: Int
     private let verbose: Bool
-    private let lock = Lock()
+    /// Where write failures are recorded.
+    let failures: LogWriteFailures
+    private let appending = Mutex<Void>(())
 
-    init(file: URL, rank: Int, verbose: Bool) {
+    init(file: URL, rank: Int, verbose: Bool, failures: LogWriteFailures) {
         self.file = file
         self.rank = rank
         self.verbose = verbose
-        try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+        self.failures = failures
     }
 
     /// A line for the log file and, on rank 0, the terminal.
@@ -22,60 +78,38 @@ final class TrainingLog: @unchecked Sendable {
         if rank == 0 && verbose { print(line) }
     }
 
+    /// A line for the log file and, on rank 0, the terminal, whatever `--verbose` says.
+    func notice(_ line: String) {
+        append(line)
+        if rank == 0 { print(line) }
+    }
+
     /// A line for the log file only.
     func debug(_ line: String) {
         append(line)
     }
 
+    /// A line for the log file and, on every rank, the terminal (standard error).
+    func warning(_ line: String) {
+        append(line)
+        FileOutput.standardError.print(line + "\n")
+    }
+
     private func append(_ line: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        let data = Data((line + "\n").utf8)
-        if let handle = try? FileOutput(writingTo: file.path, appending: true) {
-            try? handle.write(data)
-        } else {
-            try? data.write(to: file)
+        appending.withLock { _ in
+            do {
+                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(),
+                                                        withIntermediateDirectories: true)
+                let descriptor = open(file.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+                guard descriptor >= 0 else { throw SystemCallError("open", path: file.path) }
+                let output = FileOutput(descriptor: descriptor, ownsDescriptor: true)
+                try output.write(line + "\n")
+                try output.close()
+            } catch {
+                failures.record("the text log", path: file.path, error: error,
+                                consequence: rank == 0 && verbose ? "its lines are printed on the terminal only"
+                                    : "its lines are lost")
+            }
         }
-    }
-}
-
-/// The training curves as a PNG (`training.png` in the log folder): loss per step and the
-/// evaluation metrics per epoch.
-final class TrainingReport {
-    private let folder: URL
-    private let enabled: Bool
-    private var losses: [PlotPoint] = []
-    private var metrics: [String: [PlotPoint]] = [:]
-
-    init(folder: URL, enabled: Bool) {
-        self.folder = folder
-        self.enabled = enabled
-    }
-
-    func add(loss: Double, step: Int) {
-        guard enabled else { return }
-        losses.append(PlotPoint(x: Double(step), y: loss))
-    }
-
-    func add(evaluation: [String: Double], epoch: Int) {
-        guard enabled else { return }
-        for (name, value) in evaluation where name.hasPrefix("R") {
-            metrics[name, default: []].append(PlotPoint(x: Double(epoch), y: value))
-        }
-    }
-
-    /// Writes the plot (best effort: a failure to draw never stops training).
-    func write() {
-        guard enabled, !losses.isEmpty else { return }
-        var panels = [PlotPanel(title: "MIL-NCE training loss", series: [PlotSeries(name: "loss", points: losses)],
-                                xLabel: "step")]
-        if !metrics.isEmpty {
-            panels.append(PlotPanel(title: "Zero-shot retrieval", series: metrics.keys.sorted().map {
-                PlotSeries(name: $0, points: metrics[$0]!)
-            }, xLabel: "epoch"))
-        }
-        guard let png = try? LinePlot.renderPNG(panels: panels, width: 900, height: 360 * panels.count) else { return }
-        try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try? Data(png).write(to: folder.appendingPathComponent("training.png"), options: .atomic)
     }
 }
