@@ -563,6 +563,31 @@ enum TrainingFixture {
         #expect(TrainingCheckpoint.list(in: folder.appendingPathComponent("checkpoint/failed")).isEmpty)
     }
 
+    /// Clips that the video fills only in part (a caption at its very end) are padded with black
+    /// frames, as the reference pads them, and the epoch summary counts them.
+    @Test func paddedClipsAreCountedInTheEpochSummary() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("padded")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        // Every caption covers the last second of its 14 s video: the 2 s clip (8 frames at 4 fps)
+        // decoded from 13 s holds 4 frames of the video and 4 of padding.
+        let captions = folder.appendingPathComponent("captions")
+        try FileManager.default.createDirectory(at: captions, withIntermediateDirectories: true)
+        for file in try FileManager.default.contentsOfDirectory(atPath: data.captionRoot.path) where file.hasSuffix(".csv") {
+            try "start,end,text\n13,14,a red circle grows\n".write(to: captions.appendingPathComponent(file),
+                                                                     atomically: true, encoding: .utf8)
+        }
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "padded", epochs: 1)
+        arguments[arguments.firstIndex(of: "--caption_root")! + 1] = captions.path
+        arguments += ["--min_time", "1"]
+        let result = try TrainingFixture.run(arguments, log: folder.appendingPathComponent("padded.log"))
+        #expect(result.status == 0, "\(result.output.suffix(800))")
+        let log = try String(contentsOf: folder.appendingPathComponent("log/padded.txt"), encoding: .utf8)
+        // 12 videos in batches of 4: every clip of the epoch is padded.
+        #expect(log.contains("Epoch 1 finished: 0 samples skipped on rank 0, 12 clips padded with black frames"),
+                "\(log.suffix(800))")
+    }
+
     /// `--max_steps N` takes exactly N steps and ends with a checkpoint of where it stopped, also
     /// when the limit falls on an epoch's last batch, and with one batch per epoch.
     @Test(arguments: [(batch: 4, steps: 3, checkpoint: "epoch0001.pth.tar"),

@@ -57,18 +57,20 @@ final class EpochLoop {
         let batches = try session.loader.epoch(epoch, startingAt: position.batch)
         defer { batches.stop() }
         var failures: [SampleFailure] = []
+        var padded = 0
         var trained = position.batch
         while let batch = batches.next() {
             let record = try train(batch, epoch: epoch, dataWaitSeconds: batches.waitingSeconds)
             trained += 1
             failures += batch.failures
+            padded += batch.paddedSamples
             try observers.stepDidFinish(record)
             if let end = try stopRequested() {
                 if case .signal(.interrupt) = end { return .stopped(end, at: record.position) }
                 // A stop on the epoch's last batch ends the epoch first (its checkpoint is the stop's);
                 // on the last epoch's, the run is simply complete.
                 guard record.endsEpoch else { return .stopped(end, at: record.position) }
-                let next = try finishEpoch(epoch, failures: failures)
+                let next = try finishEpoch(epoch, failures: failures, padded: padded)
                 return next.epoch >= session.configuration.epochs ? .completed(next: next) : .stopped(end, at: next)
             }
         }
@@ -76,12 +78,13 @@ final class EpochLoop {
             throw TrainingRunError.epochFailed(epoch: epoch, batchesTrained: trained, batchesPerEpoch: session.batchesPerEpoch,
                                                reason: batches.error.map { "\($0)" })
         }
-        return .completed(next: try finishEpoch(epoch, failures: failures))
+        return .completed(next: try finishEpoch(epoch, failures: failures, padded: padded))
     }
 
-    private func finishEpoch(_ epoch: Int, failures: [SampleFailure]) throws -> TrainingPosition {
+    private func finishEpoch(_ epoch: Int, failures: [SampleFailure], padded: Int) throws -> TrainingPosition {
         let next = TrainingPosition(epoch: epoch + 1, batch: 0, globalStep: session.step.schedule.stepsTaken)
-        try observers.epochDidFinish(EpochRecord(epoch: epoch, position: next, failures: failures))
+        try observers.epochDidFinish(EpochRecord(epoch: epoch, position: next, failures: failures,
+                                                  paddedSamples: padded))
         return next
     }
 
@@ -99,7 +102,7 @@ final class EpochLoop {
             epoch: epoch, batch: batch.number, batchesPerEpoch: session.batchesPerEpoch,
             position: TrainingPosition(epoch: epoch, batch: batch.number + 1, globalStep: step.schedule.stepsTaken),
             loss: outcome.loss, learningRate: outcome.learningRate, clips: session.totalBatch,
-            failures: batch.failures, dataWaitSeconds: dataWaitSeconds)
+            failures: batch.failures, paddedSamples: batch.paddedSamples, dataWaitSeconds: dataWaitSeconds)
     }
 
     /// Whether to stop after the step just taken: a stop signal on any rank, or `--max_steps`.

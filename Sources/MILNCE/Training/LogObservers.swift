@@ -89,9 +89,10 @@ final class TextLogObserver: TrainingObserver {
 
     func epochDidFinish(_ epoch: EpochRecord) throws {
         let failures = epoch.failures
-        guard !failures.isEmpty || session.world.rank == 0 else { return }
+        guard !failures.isEmpty || epoch.paddedSamples > 0 || session.world.rank == 0 else { return }
         session.log.info("Epoch \(epoch.epoch + 1) finished: \(failures.count) samples skipped on rank \(session.world.rank)"
-                         + (failures.isEmpty ? "" : " (\(Set(failures.map(\.path)).count) files)"))
+                         + (failures.isEmpty ? "" : " (\(Set(failures.map(\.path)).count) files)")
+                         + ", \(epoch.paddedSamples) clips padded with black frames")
     }
 }
 
@@ -106,6 +107,8 @@ final class TensorBoardObserver: TrainingObserver {
     private var writer: TensorBoardWriter?
     private var window: DisplayWindow
     private var skippedSamples = 0
+    /// Clips padded with black frames since the run started.
+    private var paddedSamples = 0
 
     init(folder: URL, failures: LogWriteFailures, displayEvery: Int = 10) {
         self.folder = folder
@@ -133,6 +136,7 @@ final class TensorBoardObserver: TrainingObserver {
 
     func stepDidFinish(_ step: StepRecord) throws {
         skippedSamples += step.failures.count
+        paddedSamples += step.paddedSamples
         guard let figures = window.add(step) else { return }
         let scalars = [
             TensorBoardScalar(tag: "train/loss", value: Float(figures.meanLoss)),
@@ -140,6 +144,7 @@ final class TensorBoardObserver: TrainingObserver {
             TensorBoardScalar(tag: "train/clips_per_second", value: Float(figures.clipsPerSecond)),
             TensorBoardScalar(tag: "train/data_wait_fraction", value: Float(figures.dataWaitFraction)),
             TensorBoardScalar(tag: "train/skipped_samples", value: Float(skippedSamples)),
+            TensorBoardScalar(tag: "train/padded_samples", value: Float(paddedSamples)),
         ]
         write(at: step.position.globalStep) { try $0.add(scalars: scalars, step: step.position.globalStep) }
     }

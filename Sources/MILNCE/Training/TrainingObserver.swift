@@ -18,6 +18,9 @@ public struct StepRecord: Sendable {
     public var clips: Int
     /// The samples of this rank's batch that were replaced, with why.
     public var failures: [SampleFailure]
+    /// Clips of this rank's batch that the video filled only in part (padded with black frames at
+    /// the end, as the reference pads them).
+    public var paddedSamples: Int = 0
     /// Seconds this rank has waited for data since the epoch's first batch.
     public var dataWaitSeconds: Double
 
@@ -33,6 +36,8 @@ public struct EpochRecord: Sendable {
     public var position: TrainingPosition
     /// Samples replaced on this rank during the epoch, with why.
     public var failures: [SampleFailure]
+    /// Clips padded with black frames on this rank during the epoch.
+    public var paddedSamples: Int = 0
 }
 
 /// Why a run ended.
