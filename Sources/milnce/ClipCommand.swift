@@ -130,11 +130,15 @@ struct ClipCommand: ParsableCommand {
         lines.append("crop: " + describeCrop(request, width: uprightWidth, height: uprightHeight))
         lines.append("flip: " + (flip ? "mirrored left to right" : "not mirrored"))
 
-        let clip = try reader.clip(request)
-        let padded = clip.frameCount - clip.decodedFrameCount
-        var decoded = "decoded \(clip.decodedFrameCount) of \(clip.frameCount) frames, padded \(padded) black"
-        if clip.decodedFrameCount == 0 {
-            decoded += " (no frame: the window starts at or after the end of the video)"
+        var pixels = [UInt8](repeating: 0, count: request.byteCount)
+        let fill = try pixels.withUnsafeMutableBytes { try reader.decode(request, into: $0) }
+        guard let clip = Clip(frameCount: fill.frameCount, size: size, decodedFrameCount: fill.decodedFrameCount,
+                              pixels: pixels) else {
+            throw ClipCommandError.emptyClip(path: url.path)
+        }
+        var decoded = "decoded \(fill.decodedFrameCount) of \(fill.frameCount) frames, padded \(fill.paddingFrameCount) black"
+        if let reason = fill.emptyReason {
+            decoded += " (no frame of the video: \(reason))"
         }
         lines.append(decoded)
 

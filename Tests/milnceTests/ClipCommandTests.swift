@@ -149,6 +149,16 @@ enum ClipTestVideo {
         }
     }
 
+    /// A window past the end of the 4 s video gives a black clip, and the report says why in words.
+    @Test func aClipPastTheEndSaysWhyItHasNoFrame() throws {
+        let video = try ClipTestVideo.url()
+        let lines = try ClipCommand.parse([video.path, "--start", "9", "--num_frames", "4", "--size", "32"])
+            .decodeAndWrite()
+        let report = lines.joined(separator: "\n")
+        #expect(report.contains("decoded 0 of 4 frames, padded 4 black"), "\(report)")
+        #expect(report.contains("no frame of the video: the clip starts at 9 s, after the video's last frame"), "\(report)")
+    }
+
     @Test func badInputGivesErrorsThatNameTheFile() throws {
         let video = try ClipTestVideo.url()
         let folder = try TestEnvironment.temporaryDirectory("clip-out")
