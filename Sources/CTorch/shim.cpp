@@ -547,10 +547,23 @@ CTStatus ct_cuda_set_device(int32_t device_index) {
 
 void ct_set_cudnn_benchmark(bool enabled) { at::globalContext().setBenchmarkCuDNN(enabled); }
 
-void ct_set_allow_tf32(bool enabled) {
-    at::globalContext().setAllowTF32CuBLAS(enabled);
-    at::globalContext().setAllowTF32CuDNN(enabled);
+// TF32 is set through the setters behind torch.backends.cudnn.allow_tf32 and
+// torch.backends.cuda.matmul.allow_tf32 (they keep libtorch's old and new precision settings in
+// step) and read from the per-operation precision table that the convolution and matrix-product
+// kernels consult.
+bool ct_allow_tf32_cudnn(void) {
+    return at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV) ==
+           at::Float32Precision::TF32;
 }
+
+void ct_set_allow_tf32_cudnn(bool enabled) { at::globalContext().setAllowTF32CuDNN(enabled); }
+
+bool ct_allow_tf32_cublas(void) {
+    return at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL) ==
+           at::Float32Precision::TF32;
+}
+
+void ct_set_allow_tf32_cublas(bool enabled) { at::globalContext().setAllowTF32CuBLAS(enabled); }
 
 CTStatus ct_cuda_peak_memory(int32_t device_index, int64_t *result) {
     CT_GUARD({

@@ -55,7 +55,8 @@ struct NetworkBenchmarkOptions: ParsableArguments {
 
     func header(_ c: ModelBenchmark.Configuration) -> String {
         "device \(c.device), \(Runtime.threadCount) CPU threads, batch \(c.batchSize), \(c.frames)x\(c.size)x\(c.size), "
-            + "\(c.precision.rawValue)\(c.channelsLast ? ", channels_last" : ""), libtorch \(Runtime.torchVersion)"
+            + "\(c.precision.rawValue)\(c.channelsLast ? ", channels_last" : ""), \(Runtime.tf32Description), "
+            + "libtorch \(Runtime.torchVersion)"
     }
 }
 

@@ -186,7 +186,14 @@ int32_t ct_cuda_device_count(void);
 CTStatus ct_cuda_synchronize(int32_t device_index);
 CTStatus ct_cuda_set_device(int32_t device_index);
 void ct_set_cudnn_benchmark(bool enabled);
-void ct_set_allow_tf32(bool enabled);
+/// Whether cuDNN convolutions may use TensorFloat-32 (torch.backends.cudnn.allow_tf32; libtorch's
+/// default: true). The flag exists, and reads back, without CUDA too.
+bool ct_allow_tf32_cudnn(void);
+void ct_set_allow_tf32_cudnn(bool enabled);
+/// Whether cuBLAS float32 matrix products may use TensorFloat-32
+/// (torch.backends.cuda.matmul.allow_tf32; libtorch's default: false).
+bool ct_allow_tf32_cublas(void);
+void ct_set_allow_tf32_cublas(bool enabled);
 /// Peak bytes allocated on a CUDA device since the last reset (0 without CUDA support).
 CTStatus ct_cuda_peak_memory(int32_t device_index, int64_t *result);
 CTStatus ct_cuda_reset_peak_memory(int32_t device_index);
