@@ -12,7 +12,7 @@ struct MILNCECommand: ParsableCommand {
         discussion: "Run `milnce <command> --help` for each command's options.",
         version: "0.1.0 (libtorch \(Runtime.torchVersion))",
         subcommands: [DemoCommand.self, SynthCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, RetrievalCommand.self,
-                      ClipCommand.self, InspectCommand.self, Word2VecCommand.self, BenchCommand.self]
+                      ClipCommand.self, InspectCommand.self, Word2VecCommand.self, BenchCommand.self, CheckCommand.self]
     )
 }
 
