@@ -16,7 +16,12 @@ public enum Precision: String, Sendable, CaseIterable {
 public final class TrainingStep {
     public let model: MILNCEModel
     public let optimizer: Optimizer
-    public var schedule: CosineSchedule
+    /// The schedule; the optimiser's learning rate follows it (as PyTorch's `LambdaLR` sets
+    /// `param_groups[0]['lr']` at construction and after every step), so that a checkpoint holds
+    /// the learning rate of the next step in both.
+    public var schedule: CosineSchedule {
+        didSet { optimizer.learningRate = schedule.learningRate }
+    }
     /// The process group, or nil for a single process.
     public let group: ProcessGroup?
     /// Where the model lives.
@@ -39,6 +44,7 @@ public final class TrainingStep {
         self.precision = precision
         self.channelsLast = channelsLast
         self.microBatches = max(1, microBatches)
+        optimizer.learningRate = schedule.learningRate
     }
 
     /// The result of a step.
@@ -139,8 +145,7 @@ public final class TrainingStep {
         try (microBatches > 1 ? loss / Double(microBatches) : loss).backward()
         try restoreFirstMicroBatchBuffers()
         try averageGradients()
-        let learningRate = schedule.learningRate
-        optimizer.learningRate = learningRate
+        let learningRate = optimizer.learningRate
         try optimizer.step()
         schedule.step()
         return Outcome(loss: lossValue, learningRate: learningRate)
