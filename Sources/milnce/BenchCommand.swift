@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MILNCE
+import POSIX
 import Torch
 
 /// `milnce bench`: throughput and memory figures.
@@ -83,13 +84,72 @@ struct BenchModel: ParsableCommand {
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Clips per second of a full training step (copy, forward, loss, backward, Adam)."
+        abstract: "Clips per second of a full training step (copy, forward, loss, backward, gradient all-reduce, Adam).",
+        discussion: """
+        With --ranks N, N processes on this machine each step on their own batch of --batch_size and average \
+        their gradients (Gloo on the CPU, NCCL on GPUs, one GPU per rank), as training does; clips per second \
+        count all ranks' clips, and each rank gets the cores divided by N unless --threads says otherwise.
+        """
     )
     @OptionGroup var options: NetworkBenchmarkOptions
+    @Option(help: "Processes on this machine, each a rank with its own batch.")
+    var ranks = 1
+
+    func validate() throws {
+        guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+    }
 
     func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        if ranks > 1, let rank = environment["MILNCE_BENCH_RANK"].flatMap(Int.init),
+           let port = environment["MASTER_PORT"].flatMap(Int.init) {
+            return try runRank(rank, port: port)
+        }
         let c = try options.configuration()
-        print(options.header(c))
-        printFigures(try ModelBenchmark(c).runTrainingStep())
+        if ranks == 1 {
+            print(options.header(c))
+            printFigures(try ModelBenchmark(c).runTrainingStep())
+            return
+        }
+        if c.device.isCUDA, ranks > Runtime.cudaDeviceCount {
+            throw ValidationError("--ranks \(ranks) needs one GPU per rank; this machine has \(Runtime.cudaDeviceCount)")
+        }
+        try launchRanks()
+    }
+
+    /// Starts one process per rank (this command again, with the rank in its environment) and
+    /// waits for all; fails if any fails.
+    private func launchRanks() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["MASTER_PORT"] = String(try WorkerLauncher.freePort())
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let children = try (0..<ranks).map { rank in
+            var rankEnvironment = environment
+            rankEnvironment["MILNCE_BENCH_RANK"] = String(rank)
+            return try ChildProcess(executable: executable, arguments: Array(CommandLine.arguments.dropFirst()),
+                                    environment: rankEnvironment)
+        }
+        let statuses = children.map { $0.wait() }
+        if let failed = statuses.first(where: { $0 != 0 }) {
+            throw ValidationError("a rank of the benchmark failed (exit status \(failed)); its error is above")
+        }
+    }
+
+    /// One rank: joins the others over TCP on this machine and measures.
+    private func runRank(_ rank: Int, port: Int) throws {
+        var c = try options.configuration()
+        if options.device.threads == nil {
+            Runtime.threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
+        }
+        if c.device.isCUDA {
+            c.device = .cuda(rank)
+            try Runtime.setCurrentDevice(c.device)
+        }
+        let store = try Store(host: "127.0.0.1", port: port, worldSize: ranks, isServer: rank == 0, timeoutSeconds: 120)
+        let group = try ProcessGroup(store: store, rank: rank, size: ranks, backend: c.device.isCUDA ? .nccl : .gloo,
+                                     timeoutSeconds: 600)
+        if rank == 0 { print(options.header(c) + ", \(ranks) ranks (\(group.backend.rawValue)), all ranks' clips") }
+        let figures = try ModelBenchmark(c).runTrainingStep(group: group)
+        if rank == 0 { printFigures(figures) }
     }
 }

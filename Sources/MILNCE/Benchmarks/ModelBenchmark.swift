@@ -98,17 +98,21 @@ public struct ModelBenchmark {
     }
 
     /// A full training step (`TrainingStep.run`: host-to-device copy, forward, loss, backward,
-    /// Adam, schedule) on a single process.
-    public func runTrainingStep() throws -> Figures {
+    /// gradient all-reduce across `group`'s ranks, Adam, schedule) on this process. With a group,
+    /// clips per second count every rank's clips (each rank steps on its own batch of `batchSize`).
+    public func runTrainingStep(group: ProcessGroup? = nil) throws -> Figures {
         let c = configuration
         if c.device.isCUDA { Runtime.setCuDNNBenchmark(c.cudnnBenchmark) }
         let generator = try Generator(seed: c.seed)
         let model = try makeModel(generator)
         let step = TrainingStep(model: model, optimizer: Adam(parameters: model.parameters, learningRate: 1e-4),
                                 schedule: CosineSchedule(baseLearningRate: 1e-4, warmupSteps: 0, totalSteps: 1_000_000),
-                                group: nil, device: c.device, precision: c.precision, channelsLast: c.channelsLast)
-        let (video, text) = try batch(generator)
+                                group: group, device: c.device, precision: c.precision, channelsLast: c.channelsLast)
+        try step.broadcastParameters()
+        let (video, text) = try batch(try Generator(seed: c.seed + UInt64(group?.rank ?? 0)))
         let pinnedVideo = c.device.isCUDA ? try video.pinned() : video
-        return try measure("training step") { _ = try step.run(video: pinnedVideo, text: text) }
+        var figures = try measure("training step") { _ = try step.run(video: pinnedVideo, text: text) }
+        figures.clipsPerSecond *= Double(group?.size ?? 1)
+        return figures
     }
 }
