@@ -56,11 +56,15 @@ public final class TrainingStep {
     }
 
     /// Moves a uint8 `B x 3 x T x S x S` batch to the device as float in [0, 1] (as the reference:
-    /// `video.float() / 255`).
+    /// `video.float() / 255`): the bytes cross to the device, and there one float copy is made,
+    /// in the model's memory format, and divided in place.
     public func prepareVideo(_ video: Tensor) throws -> Tensor {
-        var clips = try video.to(device, nonBlocking: video.device == .cpu && device.isCUDA).to(.float32) / 255
-        if channelsLast { clips = try clips.contiguous(.channelsLast3d) }
-        return clips
+        guard video.dtype == .uint8 else {
+            throw ModelError.badInput("a batch of clips must hold uint8 pixels, got \(video.dtype)")
+        }
+        let bytes = try video.to(device, nonBlocking: video.device == .cpu && device.isCUDA)
+        let clips = try bytes.to(.float32, memoryFormat: channelsLast ? .channelsLast3d : .contiguous)
+        return try withoutGrad { try clips.divideInPlace(255) }
     }
 
     /// Moves a `B x K x W` (or `B·K x W`) int64 token batch to the device as `B·K x W`.
