@@ -133,6 +133,9 @@ public final class TrainingStep {
 
     /// Runs one step on a batch (`video` uint8 `B x 3 x T x S x S`, `text` int64 `B x K x W`).
     /// Throws `TrainingError.nonFiniteLoss` before any update if the loss is NaN or infinite.
+    ///
+    /// The host waits for the device only once, to read the loss after backward and the gradient
+    /// all-reduce; a NaN or infinite loss still stops the step before the update.
     public func run(video: Tensor, text: Tensor) throws -> Outcome {
         model.train()
         let clips = try prepareVideo(video)
@@ -141,14 +144,13 @@ public final class TrainingStep {
         try broadcastBuffers()
         let (localVideo, localText) = try embed(video: clips, text: tokens)
         let loss = try milNCELoss(video: gatherAcrossRanks(localVideo), text: gatherAcrossRanks(localText))
-        let lossValue = try loss.item()
-        guard lossValue.isFinite else {
-            firstMicroBatchBuffers = []
-            throw TrainingError.nonFiniteLoss(step: schedule.stepsTaken, value: lossValue)
-        }
         try (microBatches > 1 ? loss / Double(microBatches) : loss).backward()
         try restoreFirstMicroBatchBuffers()
         try averageGradients()
+        let lossValue = try loss.item()
+        guard lossValue.isFinite else {
+            throw TrainingError.nonFiniteLoss(step: schedule.stepsTaken, value: lossValue)
+        }
         let learningRate = optimizer.learningRate
         try optimizer.step()
         schedule.step()
