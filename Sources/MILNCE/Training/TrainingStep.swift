@@ -47,6 +47,10 @@ public final class TrainingStep {
         optimizer.learningRate = schedule.learningRate
     }
 
+    /// The gradients' persistent buffer, made at the first step (after the model has its device
+    /// and layout).
+    private var gradients: GradientBuffer?
+
     /// The result of a step.
     public struct Outcome {
         /// The MIL-NCE loss over the gathered batch.
@@ -140,13 +144,15 @@ public final class TrainingStep {
         model.train()
         let clips = try prepareVideo(video)
         let tokens = try prepareText(text)
-        try optimizer.zeroGrad()
+        let gradients = try gradientBuffer()
+        try gradients.attach()
+        try gradients.zero()
         try broadcastBuffers()
         let (localVideo, localText) = try embed(video: clips, text: tokens)
         let loss = try milNCELoss(video: gatherAcrossRanks(localVideo), text: gatherAcrossRanks(localText))
         try (microBatches > 1 ? loss / Double(microBatches) : loss).backward()
         try restoreFirstMicroBatchBuffers()
-        try averageGradients()
+        try averageGradients(gradients)
         let lossValue = try loss.item()
         guard lossValue.isFinite else {
             throw TrainingError.nonFiniteLoss(step: schedule.stepsTaken, value: lossValue)
@@ -157,22 +163,19 @@ public final class TrainingStep {
         return Outcome(loss: lossValue, learningRate: learningRate)
     }
 
-    /// Averages the gradients across ranks with one all-reduce over a flat buffer (as DDP).
-    func averageGradients() throws {
+    /// The persistent gradient buffer, made at the first step.
+    private func gradientBuffer() throws -> GradientBuffer {
+        if let gradients { return gradients }
+        let made = try GradientBuffer(parameters: optimizer.parameters)
+        gradients = made
+        return made
+    }
+
+    /// Averages the gradients across ranks in place in their flat buffer: one all-reduce, one division.
+    func averageGradients(_ gradients: GradientBuffer) throws {
         guard let group, group.size > 1 else { return }
-        let gradients = optimizer.parameters.compactMap { $0.requiresGrad ? $0.grad : nil }
-        guard !gradients.isEmpty else { return }
-        try withoutGrad {
-            let flat = try Tensor.cat(gradients.map { try $0.reshaped([-1]) })
-            try group.allReduce([flat], .sum)
-            try flat.divideInPlace(Double(group.size))
-            var offset = 0
-            for gradient in gradients {
-                let count = gradient.count
-                try gradient.copy(from: flat.narrow(0, start: offset, length: count).view(gradient.shape))
-                offset += count
-            }
-        }
+        try group.allReduce([gradients.flat], .sum)
+        try withoutGrad { _ = try gradients.flat.divideInPlace(Double(group.size)) }
     }
 
     /// Checks that every rank holds the same parameters (bit for bit; buffers legitimately differ
