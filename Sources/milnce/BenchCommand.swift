@@ -88,15 +88,20 @@ struct BenchTrain: ParsableCommand {
         discussion: """
         With --ranks N, N processes on this machine each step on their own batch of --batch_size and average \
         their gradients (Gloo on the CPU, NCCL on GPUs, one GPU per rank), as training does; clips per second \
-        count all ranks' clips, and each rank gets the cores divided by N unless --threads says otherwise.
+        count all ranks' clips, and each rank gets the cores divided by N unless --threads says otherwise. \
+        --bucket_mb sets the gradient buckets whose all-reduce starts while backward still runs (0: one \
+        all-reduce after backward).
         """
     )
     @OptionGroup var options: NetworkBenchmarkOptions
     @Option(help: "Processes on this machine, each a rank with its own batch.")
     var ranks = 1
+    @Option(name: .customLong("bucket_mb"), help: "Gradient bucket size in MiB for the all-reduce during backward (0: after it).")
+    var bucketMB = 25.0
 
     func validate() throws {
         guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+        guard bucketMB >= 0 else { throw ValidationError("--bucket_mb must not be negative") }
     }
 
     func run() throws {
@@ -105,10 +110,11 @@ struct BenchTrain: ParsableCommand {
            let port = environment["MASTER_PORT"].flatMap(Int.init) {
             return try runRank(rank, port: port)
         }
-        let c = try options.configuration()
+        var c = try options.configuration()
+        c.gradientBucketBytes = Int(bucketMB * 1_048_576)
         if ranks == 1 {
             print(options.header(c))
-            printFigures(try ModelBenchmark(c).runTrainingStep())
+            printFigures(try ModelBenchmark(c).runTrainingStep().figures)
             return
         }
         if c.device.isCUDA, ranks > Runtime.cudaDeviceCount {
@@ -138,6 +144,7 @@ struct BenchTrain: ParsableCommand {
     /// One rank: joins the others over TCP on this machine and measures.
     private func runRank(_ rank: Int, port: Int) throws {
         var c = try options.configuration()
+        c.gradientBucketBytes = Int(bucketMB * 1_048_576)
         if options.device.threads == nil {
             Runtime.threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
         }
@@ -149,7 +156,11 @@ struct BenchTrain: ParsableCommand {
         let group = try ProcessGroup(store: store, rank: rank, size: ranks, backend: c.device.isCUDA ? .nccl : .gloo,
                                      timeoutSeconds: 600)
         if rank == 0 { print(options.header(c) + ", \(ranks) ranks (\(group.backend.rawValue)), all ranks' clips") }
-        let figures = try ModelBenchmark(c).runTrainingStep(group: group)
-        if rank == 0 { printFigures(figures) }
+        let (figures, overlapped) = try ModelBenchmark(c).runTrainingStep(group: group)
+        if rank == 0 {
+            printFigures(figures)
+            print(c.gradientBucketBytes == 0 ? "gradient all-reduce: one, after backward"
+                  : "gradient all-reduce: \(overlapped) bucket(s) of up to \(String(cFormat: "%g", bucketMB)) MiB started during backward")
+        }
     }
 }

@@ -239,6 +239,23 @@ CTStatus ct_all_gather(CTProcessGroup *group, CTTensor *const *outputs, int64_t 
                        CTTensor *input);
 CTStatus ct_barrier(CTProcessGroup *group);
 
+/// All-reduce (sum) of gradients while backward runs, as DDP's reducer: parameter i's gradient
+/// lies in bucket bucket_of_parameter[i] (each bucket a contiguous tensor the gradients are views
+/// of); when all of a bucket's parameters have their gradient accumulated, and every earlier
+/// bucket has been started, the bucket's all-reduce starts asynchronously.
+typedef struct CTGradientReducer CTGradientReducer;
+CTStatus ct_gradient_reducer_new(CTProcessGroup *group, CTTensor *const *parameters,
+                                 const int64_t *bucket_of_parameter, int64_t parameter_count,
+                                 CTTensor *const *buckets, int64_t bucket_count,
+                                 CTGradientReducer **result);
+/// Arms the reducer for the next backward pass.
+CTStatus ct_gradient_reducer_prepare(CTGradientReducer *reducer);
+/// Starts the buckets not started yet, in order, and waits for every bucket's all-reduce; writes
+/// how many were started during backward.
+CTStatus ct_gradient_reducer_finish(CTGradientReducer *reducer, int64_t *started_during_backward);
+/// Removes the hooks and frees the reducer (the process group must outlive it).
+void ct_gradient_reducer_free(CTGradientReducer *reducer);
+
 #ifdef __cplusplus
 }
 #endif

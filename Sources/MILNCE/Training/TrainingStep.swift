@@ -33,9 +33,13 @@ public final class TrainingStep {
     /// statistics, and gradients divided by their number: one process then computes exactly what
     /// as many ranks would (the reference's per-GPU BatchNorm and gradient averaging).
     public let microBatches: Int
+    /// The size of the gradient buckets whose all-reduce starts while backward still runs (as
+    /// DDP's `bucket_cap_mb`); 0: one all-reduce of all gradients after backward.
+    public let gradientBucketBytes: Int
 
     public init(model: MILNCEModel, optimizer: Optimizer, schedule: CosineSchedule, group: ProcessGroup?,
-                device: Device, precision: Precision = .fp32, channelsLast: Bool = false, microBatches: Int = 1) {
+                device: Device, precision: Precision = .fp32, channelsLast: Bool = false, microBatches: Int = 1,
+                gradientBucketBytes: Int = 25 << 20) {
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -44,12 +48,17 @@ public final class TrainingStep {
         self.precision = precision
         self.channelsLast = channelsLast
         self.microBatches = max(1, microBatches)
+        self.gradientBucketBytes = max(0, gradientBucketBytes)
         optimizer.learningRate = schedule.learningRate
     }
 
-    /// The gradients' persistent buffer, made at the first step (after the model has its device
-    /// and layout).
+    /// The gradients' persistent buffer and, with several ranks and buckets, the all-reduce that
+    /// overlaps backward; made at the first step (after the model has its device and layout).
     private var gradients: GradientBuffer?
+    private var reducer: GradientReducer?
+
+    /// How many gradient buckets the last step's all-reduce started while backward was running.
+    public private(set) var bucketsStartedDuringBackward = 0
 
     /// The result of a step.
     public struct Outcome {
@@ -150,6 +159,7 @@ public final class TrainingStep {
         try broadcastBuffers()
         let (localVideo, localText) = try embed(video: clips, text: tokens)
         let loss = try milNCELoss(video: gatherAcrossRanks(localVideo), text: gatherAcrossRanks(localText))
+        try reducer?.prepare()
         try (microBatches > 1 ? loss / Double(microBatches) : loss).backward()
         try restoreFirstMicroBatchBuffers()
         try averageGradients(gradients)
@@ -163,18 +173,28 @@ public final class TrainingStep {
         return Outcome(loss: lossValue, learningRate: learningRate)
     }
 
-    /// The persistent gradient buffer, made at the first step.
+    /// The persistent gradient buffer (and the overlapping all-reduce), made at the first step.
     private func gradientBuffer() throws -> GradientBuffer {
         if let gradients { return gradients }
-        let made = try GradientBuffer(parameters: optimizer.parameters)
+        let made = try GradientBuffer(parameters: optimizer.parameters,
+                                      bucketBytes: gradientBucketBytes > 0 ? gradientBucketBytes : Int.max)
+        if let group, group.size > 1, gradientBucketBytes > 0 {
+            reducer = try GradientReducer(group: group, parameters: made.parameters,
+                                          bucketOfParameter: made.bucketOfParameter, buckets: made.buckets)
+        }
         gradients = made
         return made
     }
 
-    /// Averages the gradients across ranks in place in their flat buffer: one all-reduce, one division.
+    /// Averages the gradients across ranks, in place in their flat buffer: the sum of each bucket
+    /// started during backward (or one all-reduce of the whole buffer), then one division.
     func averageGradients(_ gradients: GradientBuffer) throws {
         guard let group, group.size > 1 else { return }
-        try group.allReduce([gradients.flat], .sum)
+        if let reducer {
+            bucketsStartedDuringBackward = try reducer.finish()
+        } else {
+            try group.allReduce([gradients.flat], .sum)
+        }
         try withoutGrad { _ = try gradients.flat.divideInPlace(Double(group.size)) }
     }
 
