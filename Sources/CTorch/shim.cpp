@@ -13,6 +13,9 @@
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/autograd/generated/variable_factories.h>
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
@@ -46,6 +49,7 @@ struct CTProcessGroup {
     c10::intrusive_ptr<c10d::Backend> backend;
     std::chrono::milliseconds timeout;
 };
+struct CTGradientReducer;
 
 namespace {
 
@@ -547,10 +551,23 @@ CTStatus ct_cuda_set_device(int32_t device_index) {
 
 void ct_set_cudnn_benchmark(bool enabled) { at::globalContext().setBenchmarkCuDNN(enabled); }
 
-void ct_set_allow_tf32(bool enabled) {
-    at::globalContext().setAllowTF32CuBLAS(enabled);
-    at::globalContext().setAllowTF32CuDNN(enabled);
+// TF32 is set through the setters behind torch.backends.cudnn.allow_tf32 and
+// torch.backends.cuda.matmul.allow_tf32 (they keep libtorch's old and new precision settings in
+// step) and read from the per-operation precision table that the convolution and matrix-product
+// kernels consult.
+bool ct_allow_tf32_cudnn(void) {
+    return at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::CONV) ==
+           at::Float32Precision::TF32;
 }
+
+void ct_set_allow_tf32_cudnn(bool enabled) { at::globalContext().setAllowTF32CuDNN(enabled); }
+
+bool ct_allow_tf32_cublas(void) {
+    return at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL) ==
+           at::Float32Precision::TF32;
+}
+
+void ct_set_allow_tf32_cublas(bool enabled) { at::globalContext().setAllowTF32CuBLAS(enabled); }
 
 CTStatus ct_cuda_peak_memory(int32_t device_index, int64_t *result) {
     CT_GUARD({
@@ -758,3 +775,139 @@ CTStatus ct_barrier(CTProcessGroup *group) {
     })
 }
 
+
+// MARK: Gradient all-reduce during backward
+
+// DDP's overlap of communication with backward: a post-hook on each parameter's gradient
+// accumulator marks the parameter ready once its gradient is complete; a bucket whose parameters
+// are all ready is all-reduced at once, asynchronously, if every earlier bucket has been started
+// (so that every rank starts the same collectives in the same order); finish() starts what is
+// left and waits for all of it.
+struct CTGradientReducer {
+    CTProcessGroup *group;
+    std::vector<at::Tensor> buckets;
+    std::vector<int64_t> bucketOfParameter;
+    std::vector<int64_t> pendingInBucket;
+    std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;
+    std::vector<uintptr_t> hookKeys;
+    std::vector<c10::intrusive_ptr<c10d::Work>> works;
+    std::vector<bool> ready;
+    size_t nextBucket = 0;
+    int64_t startedDuringBackward = 0;
+    bool armed = false;
+    std::mutex mutex;
+
+    void reset() {
+        pendingInBucket.assign(buckets.size(), 0);
+        for (auto bucket : bucketOfParameter) pendingInBucket[bucket] += 1;
+        ready.assign(bucketOfParameter.size(), false);
+        works.assign(buckets.size(), {});
+        nextBucket = 0;
+        startedDuringBackward = 0;
+    }
+
+    void start(size_t bucket) {
+        std::vector<at::Tensor> tensors{buckets[bucket]};
+        c10d::AllreduceOptions options;
+        options.reduceOp = c10d::ReduceOp(c10d::ReduceOp::SUM);
+        works[bucket] = group->backend->allreduce(tensors, options);
+    }
+
+    // Called by the autograd engine after parameter `index`'s gradient is accumulated.
+    void markReady(size_t index) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!armed || ready[index]) return;
+        ready[index] = true;
+        pendingInBucket[bucketOfParameter[index]] -= 1;
+        while (nextBucket < buckets.size() && pendingInBucket[nextBucket] == 0) {
+            start(nextBucket);
+            nextBucket += 1;
+            startedDuringBackward += 1;
+        }
+    }
+};
+
+namespace {
+
+struct ReadyHook : torch::autograd::FunctionPostHook {
+    CTGradientReducer *reducer;
+    size_t index;
+    ReadyHook(CTGradientReducer *reducer, size_t index) : reducer(reducer), index(index) {}
+    torch::autograd::variable_list operator()(const torch::autograd::variable_list &outputs,
+                                              const torch::autograd::variable_list &) override {
+        reducer->markReady(index);
+        return outputs;
+    }
+};
+
+} // namespace
+
+CTStatus ct_gradient_reducer_new(CTProcessGroup *group, CTTensor *const *parameters,
+                                 const int64_t *bucket_of_parameter, int64_t parameter_count,
+                                 CTTensor *const *buckets, int64_t bucket_count,
+                                 CTGradientReducer **result) {
+    CT_GUARD({
+        TORCH_CHECK(group != nullptr, "null process group");
+        TORCH_CHECK(parameter_count > 0 && bucket_count > 0 && parameters && buckets && bucket_of_parameter,
+                    "a gradient reducer needs parameters and buckets");
+        auto reducer = std::make_unique<CTGradientReducer>();
+        reducer->group = group;
+        for (int64_t b = 0; b < bucket_count; ++b) {
+            const auto &bucket = unwrap(buckets[b]);
+            TORCH_CHECK(bucket.is_contiguous(), "gradient bucket ", b, " is not contiguous");
+            reducer->buckets.push_back(bucket);
+        }
+        for (int64_t i = 0; i < parameter_count; ++i) {
+            auto bucket = bucket_of_parameter[i];
+            TORCH_CHECK(bucket >= 0 && bucket < bucket_count, "parameter ", i, " in bucket ", bucket,
+                        " of ", bucket_count);
+            const auto &parameter = unwrap(parameters[i]);
+            TORCH_CHECK(parameter.requires_grad() && parameter.is_leaf(), "parameter ", i,
+                        " is not a leaf that requires a gradient");
+            reducer->bucketOfParameter.push_back(bucket);
+            // Kept alive here: a leaf holds its accumulator weakly, and a new one would lose the hook.
+            reducer->accumulators.push_back(torch::autograd::impl::grad_accumulator(parameter));
+        }
+        reducer->reset();
+        for (size_t i = 0; i < reducer->accumulators.size(); ++i) {
+            reducer->hookKeys.push_back(reducer->accumulators[i]->add_post_hook(
+                std::make_unique<ReadyHook>(reducer.get(), i)));
+        }
+        *result = reducer.release();
+    })
+}
+
+CTStatus ct_gradient_reducer_prepare(CTGradientReducer *reducer) {
+    CT_GUARD({
+        TORCH_CHECK(reducer != nullptr, "null gradient reducer");
+        std::lock_guard<std::mutex> lock(reducer->mutex);
+        reducer->reset();
+        reducer->armed = true;
+    })
+}
+
+CTStatus ct_gradient_reducer_finish(CTGradientReducer *reducer, int64_t *started_during_backward) {
+    CT_GUARD({
+        TORCH_CHECK(reducer != nullptr, "null gradient reducer");
+        std::vector<c10::intrusive_ptr<c10d::Work>> works;
+        {
+            std::lock_guard<std::mutex> lock(reducer->mutex);
+            TORCH_CHECK(reducer->armed, "the gradient reducer was not prepared for this backward pass");
+            reducer->armed = false;
+            *started_during_backward = reducer->startedDuringBackward;
+            for (; reducer->nextBucket < reducer->buckets.size(); ++reducer->nextBucket) {
+                reducer->start(reducer->nextBucket);
+            }
+            works = reducer->works;
+        }
+        for (auto &work : works) finish(reducer->group, work);
+    })
+}
+
+void ct_gradient_reducer_free(CTGradientReducer *reducer) {
+    if (reducer == nullptr) return;
+    for (size_t i = 0; i < reducer->accumulators.size(); ++i) {
+        reducer->accumulators[i]->del_post_hook(reducer->hookKeys[i]);
+    }
+    delete reducer;
+}

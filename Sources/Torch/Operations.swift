@@ -95,6 +95,13 @@ extension Tensor {
         try dispatchTensor("aten::to", "dtype", [.tensor(self), .dtype(dtype)])
     }
 
+    /// This tensor with another dtype, laid out in `memoryFormat`: one copy that converts and
+    /// lays out at once (the same tensor if nothing changes).
+    public func to(_ dtype: DType, memoryFormat: MemoryFormat) throws -> Tensor {
+        try dispatchTensor("aten::to", "dtype", [.tensor(self), .dtype(dtype), .bool(false), .bool(false),
+                                                 .memoryFormat(memoryFormat)])
+    }
+
     /// This tensor on another device (the same tensor if it is already there).
     public func to(_ device: Device, nonBlocking: Bool = false) throws -> Tensor {
         try dispatchTensor("aten::to", "dtype_layout",

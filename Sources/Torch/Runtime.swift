@@ -23,8 +23,33 @@ public enum Runtime {
     /// cuDNN's autotuner (`torch.backends.cudnn.benchmark`).
     public static func setCuDNNBenchmark(_ enabled: Bool) { ct_set_cudnn_benchmark(enabled) }
 
-    /// TensorFloat-32 in cuBLAS and cuDNN matrix products and convolutions.
-    public static func setAllowTF32(_ enabled: Bool) { ct_set_allow_tf32(enabled) }
+    /// Whether cuDNN's float32 convolutions may compute in TensorFloat-32
+    /// (`torch.backends.cudnn.allow_tf32`). libtorch's default, and PyTorch's, is true. A process-wide
+    /// flag that exists (and reads back) without CUDA too; it changes nothing on the CPU.
+    public static var allowsTF32Convolutions: Bool {
+        get { ct_allow_tf32_cudnn() }
+        set { ct_set_allow_tf32_cudnn(newValue) }
+    }
+
+    /// Whether cuBLAS's float32 matrix products may compute in TensorFloat-32
+    /// (`torch.backends.cuda.matmul.allow_tf32`). libtorch's default, and PyTorch's, is false.
+    public static var allowsTF32MatrixProducts: Bool {
+        get { ct_allow_tf32_cublas() }
+        set { ct_set_allow_tf32_cublas(newValue) }
+    }
+
+    /// Allows or forbids TensorFloat-32 in both convolutions and matrix products; nil leaves
+    /// PyTorch's defaults (convolutions on, matrix products off) as they are.
+    public static func setTF32(_ enabled: Bool?) {
+        guard let enabled else { return }
+        allowsTF32Convolutions = enabled
+        allowsTF32MatrixProducts = enabled
+    }
+
+    /// The TF32 settings in words, e.g. `TF32 convolutions on, matrix products off`.
+    public static var tf32Description: String {
+        "TF32 convolutions \(allowsTF32Convolutions ? "on" : "off"), matrix products \(allowsTF32MatrixProducts ? "on" : "off")"
+    }
 
     /// Waits for every queued operation on a CUDA device.
     public static func synchronize(_ device: Device) throws {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MILNCE
+import POSIX
 import Torch
 
 /// `milnce bench`: throughput and memory figures.
@@ -55,7 +56,8 @@ struct NetworkBenchmarkOptions: ParsableArguments {
 
     func header(_ c: ModelBenchmark.Configuration) -> String {
         "device \(c.device), \(Runtime.threadCount) CPU threads, batch \(c.batchSize), \(c.frames)x\(c.size)x\(c.size), "
-            + "\(c.precision.rawValue)\(c.channelsLast ? ", channels_last" : ""), libtorch \(Runtime.torchVersion)"
+            + "\(c.precision.rawValue)\(c.channelsLast ? ", channels_last" : ""), \(Runtime.tf32Description), "
+            + "libtorch \(Runtime.torchVersion)"
     }
 }
 
@@ -82,13 +84,83 @@ struct BenchModel: ParsableCommand {
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Clips per second of a full training step (copy, forward, loss, backward, Adam)."
+        abstract: "Clips per second of a full training step (copy, forward, loss, backward, gradient all-reduce, Adam).",
+        discussion: """
+        With --ranks N, N processes on this machine each step on their own batch of --batch_size and average \
+        their gradients (Gloo on the CPU, NCCL on GPUs, one GPU per rank), as training does; clips per second \
+        count all ranks' clips, and each rank gets the cores divided by N unless --threads says otherwise. \
+        --bucket_mb sets the gradient buckets whose all-reduce starts while backward still runs (0: one \
+        all-reduce after backward).
+        """
     )
     @OptionGroup var options: NetworkBenchmarkOptions
+    @Option(help: "Processes on this machine, each a rank with its own batch.")
+    var ranks = 1
+    @Option(name: .customLong("bucket_mb"), help: "Gradient bucket size in MiB for the all-reduce during backward (0: after it).")
+    var bucketMB = 25.0
+
+    func validate() throws {
+        guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
+        guard bucketMB >= 0 else { throw ValidationError("--bucket_mb must not be negative") }
+    }
 
     func run() throws {
-        let c = try options.configuration()
-        print(options.header(c))
-        printFigures(try ModelBenchmark(c).runTrainingStep())
+        let environment = ProcessInfo.processInfo.environment
+        if ranks > 1, let rank = environment["MILNCE_BENCH_RANK"].flatMap(Int.init),
+           let port = environment["MASTER_PORT"].flatMap(Int.init) {
+            return try runRank(rank, port: port)
+        }
+        var c = try options.configuration()
+        c.gradientBucketBytes = Int(bucketMB * 1_048_576)
+        if ranks == 1 {
+            print(options.header(c))
+            printFigures(try ModelBenchmark(c).runTrainingStep().figures)
+            return
+        }
+        if c.device.isCUDA, ranks > Runtime.cudaDeviceCount {
+            throw ValidationError("--ranks \(ranks) needs one GPU per rank; this machine has \(Runtime.cudaDeviceCount)")
+        }
+        try launchRanks()
+    }
+
+    /// Starts one process per rank (this command again, with the rank in its environment) and
+    /// waits for all; fails if any fails.
+    private func launchRanks() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["MASTER_PORT"] = String(try WorkerLauncher.freePort())
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let children = try (0..<ranks).map { rank in
+            var rankEnvironment = environment
+            rankEnvironment["MILNCE_BENCH_RANK"] = String(rank)
+            return try ChildProcess(executable: executable, arguments: Array(CommandLine.arguments.dropFirst()),
+                                    environment: rankEnvironment)
+        }
+        let statuses = children.map { $0.wait() }
+        if let failed = statuses.first(where: { $0 != 0 }) {
+            throw ValidationError("a rank of the benchmark failed (exit status \(failed)); its error is above")
+        }
+    }
+
+    /// One rank: joins the others over TCP on this machine and measures.
+    private func runRank(_ rank: Int, port: Int) throws {
+        var c = try options.configuration()
+        c.gradientBucketBytes = Int(bucketMB * 1_048_576)
+        if options.device.threads == nil {
+            Runtime.threadCount = max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
+        }
+        if c.device.isCUDA {
+            c.device = .cuda(rank)
+            try Runtime.setCurrentDevice(c.device)
+        }
+        let store = try Store(host: "127.0.0.1", port: port, worldSize: ranks, isServer: rank == 0, timeoutSeconds: 120)
+        let group = try ProcessGroup(store: store, rank: rank, size: ranks, backend: c.device.isCUDA ? .nccl : .gloo,
+                                     timeoutSeconds: 600)
+        if rank == 0 { print(options.header(c) + ", \(ranks) ranks (\(group.backend.rawValue)), all ranks' clips") }
+        let (figures, overlapped) = try ModelBenchmark(c).runTrainingStep(group: group)
+        if rank == 0 {
+            printFigures(figures)
+            print(c.gradientBucketBytes == 0 ? "gradient all-reduce: one, after backward"
+                  : "gradient all-reduce: \(overlapped) bucket(s) of up to \(String(cFormat: "%g", bucketMB)) MiB started during backward")
+        }
     }
 }

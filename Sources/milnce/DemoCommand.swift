@@ -59,6 +59,7 @@ struct DemoCommand: ParsableCommand {
 
     func run() throws {
         let start = monotonicSeconds()
+        deviceOptions.applyTF32()
         let root = URL(fileURLWithPath: output)
         let layout = try prepareDataset(in: root.appendingPathComponent("data"))
         let description = try readDescription(layout)

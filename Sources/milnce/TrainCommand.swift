@@ -223,6 +223,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
+        deviceOptions.applyTF32()
         var configuration = try trainingConfiguration()
         let node = try DistributedWorld.resolve(environment: environment, worldSizeFlag: worldSize, rankFlag: rank,
                                                 distURL: distURL, distFile: distFile)

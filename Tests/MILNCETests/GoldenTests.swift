@@ -20,21 +20,6 @@ import TorchFiles
     static let gradientTolerance = 1e-4
     static let lossTolerance = 1e-5
 
-    struct Fixture {
-        var folder: URL
-        var meta: [String: Any]
-        var io: [String: Tensor]
-
-        func int(_ key: String) throws -> Int {
-            guard let value = meta[key] as? Int else { throw TestSupportError("meta.json has no integer '\(key)'") }
-            return value
-        }
-        func tensor(_ key: String) throws -> Tensor {
-            guard let value = io[key] else { throw TestSupportError("io.pth has no '\(key)'") }
-            return value
-        }
-    }
-
     static var folder: URL {
         if let path = ProcessInfo.processInfo.environment["MILNCE_GOLDEN_DIR"], !path.isEmpty {
             return URL(fileURLWithPath: path)
@@ -42,16 +27,15 @@ import TorchFiles
         return TestEnvironment.sharedDirectory.appendingPathComponent("golden/s3d-plain")
     }
 
-    func loadFixture() throws -> Fixture {
+    /// The fixture, read by the library's reader (the same one `milnce check` uses); skipped when
+    /// absent, a failure under CI.
+    func loadFixture() throws -> GoldenFixture {
         let folder = Self.folder
         if let missing = TestEnvironment.missingReason(folder.appendingPathComponent("meta.json"), what: "golden fixture") {
             if TestEnvironment.isCI { throw TestSupportError("\(missing) (required under CI)") }
             try Test.cancel(Comment(rawValue: missing))
         }
-        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("meta.json")))
-        guard let meta = meta as? [String: Any] else { throw TestSupportError("meta.json is not an object") }
-        let io = try loadNamedTensors(from: folder.appendingPathComponent("io.pth"))
-        return Fixture(folder: folder, meta: meta, io: Dictionary(io.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }))
+        return try GoldenFixture(contentsOf: folder)
     }
 
     static func relativeError(_ value: Tensor, _ reference: Tensor) throws -> Double {
@@ -62,28 +46,31 @@ import TorchFiles
         return denominator == 0 ? difference : difference / denominator
     }
 
-    /// Builds the model from the fixture's files alone: its state_dict, word2vec matrix and options.
-    func makeModel(_ fixture: Fixture) throws -> MILNCEModel {
+    /// The fixture's model, built by the library from the fixture's files alone; checked here
+    /// against the files themselves.
+    func makeModel(_ fixture: GoldenFixture) throws -> MILNCEModel {
+        let model = try fixture.makeModel()
         let checkpoint = try ModelCheckpoint.load(from: fixture.folder.appendingPathComponent("state_dict.pth"))
         let wordVectors = try WordFiles.loadMatrix(from: fixture.folder.appendingPathComponent("word2vec.pth"))
-        #expect(wordVectors.shape == [try fixture.int("vocab"), 300])
-        #expect(checkpoint.spaceToDepth == (fixture.meta["space_to_depth"] as? Bool))
-        let model = MILNCEModel(
-            video: try S3DG(embeddingDimension: 512, spaceToDepth: checkpoint.spaceToDepth),
-            text: try SentenceEmbedding(wordVectors: wordVectors))
-        try model.load(stateDict: checkpoint.tensorsByName)
-        // The frozen embedding in the state_dict is the word2vec matrix.
-        let embedding = checkpoint.tensorsByName["text_module.word_embd.weight"]!
-        #expect(try Self.relativeError(embedding, wordVectors) == 0)
+        #expect(wordVectors.shape == [fixture.meta.vocab, 300])
+        #expect(checkpoint.spaceToDepth == fixture.meta.spaceToDepth)
+        #expect(model.video.spaceToDepth == fixture.meta.spaceToDepth)
+        // Every tensor of the state_dict is the model's, and the frozen embedding is the word2vec matrix.
+        let state = Dictionary(model.stateDict().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        for (name, tensor) in checkpoint.tensorsByName {
+            let ours = try #require(state[name], "the model has no \(name)")
+            #expect(try Self.relativeError(ours, tensor) == 0, "\(name)")
+        }
+        #expect(try Self.relativeError(model.text.wordEmbedding.weight, wordVectors) == 0)
         return model
     }
 
     @Test func dictionaryTokenizesItsOwnWords() throws {
         let fixture = try loadFixture()
         let words = try WordFiles.loadDictionary(from: fixture.folder.appendingPathComponent("dict.npy"))
-        #expect(words.count + 1 <= (try fixture.int("vocab")))
+        #expect(words.count + 1 <= fixture.meta.vocab)
         let tokenizer = Tokenizer(words: words)
-        let maxWords = try fixture.int("max_words")
+        let maxWords = fixture.meta.maxWords
         for (index, word) in words.enumerated().prefix(200) where tokenizer.words(in: word) == [word] {
             let tokens = tokenizer.tokens(of: word, maxWords: maxWords)
             #expect(tokens.count == maxWords)
@@ -97,8 +84,9 @@ import TorchFiles
         model.eval()
         let video = try fixture.tensor("video")
         let text = try fixture.tensor("text")
-        #expect(video.shape == [try fixture.int("batch"), 3, try fixture.int("frames"), try fixture.int("size"), try fixture.int("size")])
-        #expect(text.shape == [try fixture.int("batch") * fixture.int("num_candidates"), try fixture.int("max_words")])
+        let meta = fixture.meta
+        #expect(video.shape == [meta.batch, 3, meta.frames, meta.size, meta.size])
+        #expect(text.shape == [meta.batch * meta.numCandidates, meta.maxWords])
         try withoutGrad {
             let features = try model.video.features(video)
             let videoEmbedding = try model.video(video)
@@ -112,7 +100,7 @@ import TorchFiles
     }
 
     /// This machine's PyTorch running the reference model's training step from the fixture's files.
-    func referenceTrainingStep(_ fixture: Fixture, output: URL) throws -> [String: Tensor] {
+    func referenceTrainingStep(_ fixture: GoldenFixture, output: URL) throws -> [String: Tensor] {
         let script = """
         import sys, torch
         sys.path.insert(0, sys.argv[1])
@@ -158,20 +146,20 @@ import TorchFiles
 
         var ours: [String: Tensor] = ["train_video_embd": videoEmbedding, "train_text_embd": textEmbedding, "train_loss": loss]
         let named = Dictionary(model.stateDict().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
-        for key in fixture.io.keys {
+        for key in fixture.tensors.keys {
             if key.hasPrefix("grad.") {
                 ours[key] = try #require(named[String(key.dropFirst(5))]?.grad, "no gradient for \(key)")
             } else if key.hasPrefix("after_train_step.") {
                 ours[key] = try #require(named[String(key.dropFirst(17))], "no buffer for \(key)")
             }
         }
-        let expectedKeys = fixture.io.keys.filter { $0.hasPrefix("train_") || $0.hasPrefix("grad.") || $0.hasPrefix("after_train_step.") }
+        let expectedKeys = fixture.tensors.keys.filter { $0.hasPrefix("train_") || $0.hasPrefix("grad.") || $0.hasPrefix("after_train_step.") }
         #expect(Set(expectedKeys).isSubset(of: Set(ours.keys)))
 
         let scratch = try TestEnvironment.temporaryDirectory("golden")
         defer { try? FileManager.default.removeItem(at: scratch) }
         let local = try referenceTrainingStep(fixture, output: scratch.appendingPathComponent("reference.pth"))
-        #expect(abs(try loss.item() - fixture.meta["loss"].flatMap { $0 as? Double }!) < 1e-3)
+        #expect(abs(try loss.item() - fixture.meta.loss) < 1e-3)
 
         for key in expectedKeys.sorted() {
             let value = try #require(ours[key]), golden = try fixture.tensor(key), reference = try #require(local[key])

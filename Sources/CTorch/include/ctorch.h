@@ -186,7 +186,14 @@ int32_t ct_cuda_device_count(void);
 CTStatus ct_cuda_synchronize(int32_t device_index);
 CTStatus ct_cuda_set_device(int32_t device_index);
 void ct_set_cudnn_benchmark(bool enabled);
-void ct_set_allow_tf32(bool enabled);
+/// Whether cuDNN convolutions may use TensorFloat-32 (torch.backends.cudnn.allow_tf32; libtorch's
+/// default: true). The flag exists, and reads back, without CUDA too.
+bool ct_allow_tf32_cudnn(void);
+void ct_set_allow_tf32_cudnn(bool enabled);
+/// Whether cuBLAS float32 matrix products may use TensorFloat-32
+/// (torch.backends.cuda.matmul.allow_tf32; libtorch's default: false).
+bool ct_allow_tf32_cublas(void);
+void ct_set_allow_tf32_cublas(bool enabled);
 /// Peak bytes allocated on a CUDA device since the last reset (0 without CUDA support).
 CTStatus ct_cuda_peak_memory(int32_t device_index, int64_t *result);
 CTStatus ct_cuda_reset_peak_memory(int32_t device_index);
@@ -231,6 +238,23 @@ CTStatus ct_broadcast(CTProcessGroup *group, CTTensor *const *tensors, int64_t c
 CTStatus ct_all_gather(CTProcessGroup *group, CTTensor *const *outputs, int64_t output_count,
                        CTTensor *input);
 CTStatus ct_barrier(CTProcessGroup *group);
+
+/// All-reduce (sum) of gradients while backward runs, as DDP's reducer: parameter i's gradient
+/// lies in bucket bucket_of_parameter[i] (each bucket a contiguous tensor the gradients are views
+/// of); when all of a bucket's parameters have their gradient accumulated, and every earlier
+/// bucket has been started, the bucket's all-reduce starts asynchronously.
+typedef struct CTGradientReducer CTGradientReducer;
+CTStatus ct_gradient_reducer_new(CTProcessGroup *group, CTTensor *const *parameters,
+                                 const int64_t *bucket_of_parameter, int64_t parameter_count,
+                                 CTTensor *const *buckets, int64_t bucket_count,
+                                 CTGradientReducer **result);
+/// Arms the reducer for the next backward pass.
+CTStatus ct_gradient_reducer_prepare(CTGradientReducer *reducer);
+/// Starts the buckets not started yet, in order, and waits for every bucket's all-reduce; writes
+/// how many were started during backward.
+CTStatus ct_gradient_reducer_finish(CTGradientReducer *reducer, int64_t *started_during_backward);
+/// Removes the hooks and frees the reducer (the process group must outlive it).
+void ct_gradient_reducer_free(CTGradientReducer *reducer);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,12 @@ public enum Precision: String, Sendable, CaseIterable {
 public final class TrainingStep {
     public let model: MILNCEModel
     public let optimizer: Optimizer
-    public var schedule: CosineSchedule
+    /// The schedule; the optimiser's learning rate follows it (as PyTorch's `LambdaLR` sets
+    /// `param_groups[0]['lr']` at construction and after every step), so that a checkpoint holds
+    /// the learning rate of the next step in both.
+    public var schedule: CosineSchedule {
+        didSet { optimizer.learningRate = schedule.learningRate }
+    }
     /// The process group, or nil for a single process.
     public let group: ProcessGroup?
     /// Where the model lives.
@@ -28,9 +33,13 @@ public final class TrainingStep {
     /// statistics, and gradients divided by their number: one process then computes exactly what
     /// as many ranks would (the reference's per-GPU BatchNorm and gradient averaging).
     public let microBatches: Int
+    /// The size of the gradient buckets whose all-reduce starts while backward still runs (as
+    /// DDP's `bucket_cap_mb`); 0: one all-reduce of all gradients after backward.
+    public let gradientBucketBytes: Int
 
     public init(model: MILNCEModel, optimizer: Optimizer, schedule: CosineSchedule, group: ProcessGroup?,
-                device: Device, precision: Precision = .fp32, channelsLast: Bool = false, microBatches: Int = 1) {
+                device: Device, precision: Precision = .fp32, channelsLast: Bool = false, microBatches: Int = 1,
+                gradientBucketBytes: Int = 25 << 20) {
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
@@ -39,7 +48,17 @@ public final class TrainingStep {
         self.precision = precision
         self.channelsLast = channelsLast
         self.microBatches = max(1, microBatches)
+        self.gradientBucketBytes = max(0, gradientBucketBytes)
+        optimizer.learningRate = schedule.learningRate
     }
+
+    /// The gradients' persistent buffer and, with several ranks and buckets, the all-reduce that
+    /// overlaps backward; made at the first step (after the model has its device and layout).
+    private var gradients: GradientBuffer?
+    private var reducer: GradientReducer?
+
+    /// How many gradient buckets the last step's all-reduce started while backward was running.
+    public private(set) var bucketsStartedDuringBackward = 0
 
     /// The result of a step.
     public struct Outcome {
@@ -50,11 +69,15 @@ public final class TrainingStep {
     }
 
     /// Moves a uint8 `B x 3 x T x S x S` batch to the device as float in [0, 1] (as the reference:
-    /// `video.float() / 255`).
+    /// `video.float() / 255`): the bytes cross to the device, and there one float copy is made,
+    /// in the model's memory format, and divided in place.
     public func prepareVideo(_ video: Tensor) throws -> Tensor {
-        var clips = try video.to(device, nonBlocking: video.device == .cpu && device.isCUDA).to(.float32) / 255
-        if channelsLast { clips = try clips.contiguous(.channelsLast3d) }
-        return clips
+        guard video.dtype == .uint8 else {
+            throw ModelError.badInput("a batch of clips must hold uint8 pixels, got \(video.dtype)")
+        }
+        let bytes = try video.to(device, nonBlocking: video.device == .cpu && device.isCUDA)
+        let clips = try bytes.to(.float32, memoryFormat: channelsLast ? .channelsLast3d : .contiguous)
+        return try withoutGrad { try clips.divideInPlace(255) }
     }
 
     /// Moves a `B x K x W` (or `B·K x W`) int64 token batch to the device as `B·K x W`.
@@ -123,45 +146,56 @@ public final class TrainingStep {
 
     /// Runs one step on a batch (`video` uint8 `B x 3 x T x S x S`, `text` int64 `B x K x W`).
     /// Throws `TrainingError.nonFiniteLoss` before any update if the loss is NaN or infinite.
+    ///
+    /// The host waits for the device only once, to read the loss after backward and the gradient
+    /// all-reduce; a NaN or infinite loss still stops the step before the update.
     public func run(video: Tensor, text: Tensor) throws -> Outcome {
         model.train()
         let clips = try prepareVideo(video)
         let tokens = try prepareText(text)
-        try optimizer.zeroGrad()
+        let gradients = try gradientBuffer()
+        try gradients.attach()
+        try gradients.zero()
         try broadcastBuffers()
         let (localVideo, localText) = try embed(video: clips, text: tokens)
         let loss = try milNCELoss(video: gatherAcrossRanks(localVideo), text: gatherAcrossRanks(localText))
-        let lossValue = try loss.item()
-        guard lossValue.isFinite else {
-            firstMicroBatchBuffers = []
-            throw TrainingError.nonFiniteLoss(step: schedule.stepsTaken, value: lossValue)
-        }
+        try reducer?.prepare()
         try (microBatches > 1 ? loss / Double(microBatches) : loss).backward()
         try restoreFirstMicroBatchBuffers()
-        try averageGradients()
-        let learningRate = schedule.learningRate
-        optimizer.learningRate = learningRate
+        try averageGradients(gradients)
+        let lossValue = try loss.item()
+        guard lossValue.isFinite else {
+            throw TrainingError.nonFiniteLoss(step: schedule.stepsTaken, value: lossValue)
+        }
+        let learningRate = optimizer.learningRate
         try optimizer.step()
         schedule.step()
         return Outcome(loss: lossValue, learningRate: learningRate)
     }
 
-    /// Averages the gradients across ranks with one all-reduce over a flat buffer (as DDP).
-    func averageGradients() throws {
-        guard let group, group.size > 1 else { return }
-        let gradients = optimizer.parameters.compactMap { $0.requiresGrad ? $0.grad : nil }
-        guard !gradients.isEmpty else { return }
-        try withoutGrad {
-            let flat = try Tensor.cat(gradients.map { try $0.reshaped([-1]) })
-            try group.allReduce([flat], .sum)
-            try flat.divideInPlace(Double(group.size))
-            var offset = 0
-            for gradient in gradients {
-                let count = gradient.count
-                try gradient.copy(from: flat.narrow(0, start: offset, length: count).view(gradient.shape))
-                offset += count
-            }
+    /// The persistent gradient buffer (and the overlapping all-reduce), made at the first step.
+    private func gradientBuffer() throws -> GradientBuffer {
+        if let gradients { return gradients }
+        let made = try GradientBuffer(parameters: optimizer.parameters,
+                                      bucketBytes: gradientBucketBytes > 0 ? gradientBucketBytes : Int.max)
+        if let group, group.size > 1, gradientBucketBytes > 0 {
+            reducer = try GradientReducer(group: group, parameters: made.parameters,
+                                          bucketOfParameter: made.bucketOfParameter, buckets: made.buckets)
         }
+        gradients = made
+        return made
+    }
+
+    /// Averages the gradients across ranks, in place in their flat buffer: the sum of each bucket
+    /// started during backward (or one all-reduce of the whole buffer), then one division.
+    func averageGradients(_ gradients: GradientBuffer) throws {
+        guard let group, group.size > 1 else { return }
+        if let reducer {
+            bucketsStartedDuringBackward = try reducer.finish()
+        } else {
+            try group.allReduce([gradients.flat], .sum)
+        }
+        try withoutGrad { _ = try gradients.flat.divideInPlace(Double(group.size)) }
     }
 
     /// Checks that every rank holds the same parameters (bit for bit; buffers legitimately differ
