@@ -135,7 +135,7 @@ struct BenchTrain: ParsableCommand {
             return try ChildProcess(executable: executable, arguments: Array(CommandLine.arguments.dropFirst()),
                                     environment: rankEnvironment)
         }
-        let statuses = children.map { $0.wait() }
+        let statuses = try children.map { try $0.wait() }
         if let failed = statuses.first(where: { $0 != 0 }) {
             throw ValidationError("a rank of the benchmark failed (exit status \(failed)); its error is above")
         }
