@@ -21,14 +21,15 @@ public struct TranscodingOptions: Sendable, Hashable, Codable {
     /// B-frames between reference frames (0: every frame is a reference, in presentation order).
     public var bFrames: Int
 
-    /// The store's defaults: 5 fps, a 256-pixel short side, a keyframe every 8 frames (1.6 s),
-    /// CRF 23 with the `veryfast` preset, `fastdecode`, no B-frames.
-    public init(framesPerSecond: Int = 5, shortSide: Int = 256, keyframeInterval: Int = 8,
-                constantRateFactor: Double = 23, preset: String = "veryfast", tune: String = "fastdecode",
+    /// The store's defaults: 5 fps, a 256-pixel short side, a keyframe every second (training
+    /// clips start at whole seconds, so none decodes a frame before its start), CRF 26 with the
+    /// `veryfast` preset, `fastdecode`, no B-frames. `keyframeInterval` nil means `framesPerSecond`.
+    public init(framesPerSecond: Int = 5, shortSide: Int = 256, keyframeInterval: Int? = nil,
+                constantRateFactor: Double = 26, preset: String = "veryfast", tune: String = "fastdecode",
                 bFrames: Int = 0) {
         self.framesPerSecond = framesPerSecond
         self.shortSide = shortSide
-        self.keyframeInterval = keyframeInterval
+        self.keyframeInterval = keyframeInterval ?? framesPerSecond
         self.constantRateFactor = constantRateFactor
         self.preset = preset
         self.tune = tune

@@ -54,7 +54,8 @@ struct TranscoderTests {
     @Test("bad options are named")
     func badOptions() {
         #expect(TranscodingOptions().problems.isEmpty)
-        #expect(TranscodingOptions(framesPerSecond: 0).problems.count == 1)
+        #expect(TranscodingOptions(framesPerSecond: 0, keyframeInterval: 5).problems.count == 1)
+        #expect(TranscodingOptions(framesPerSecond: 8).keyframeInterval == 8)
         #expect(TranscodingOptions(shortSide: 255).problems.count == 1)
         #expect(TranscodingOptions(keyframeInterval: 0).problems.count == 1)
         #expect(TranscodingOptions(preset: "quick").problems.first?.contains("veryfast") == true)
