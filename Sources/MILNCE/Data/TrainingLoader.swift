@@ -102,14 +102,24 @@ public final class TrainingLoader: @unchecked Sendable {
     public let order: DistributedOrder
     let sampler: ClipSampler
     let trainList: TrainList
-    let videoRoot: URL
+    /// Where the videos are read from.
+    let videos: TrainingVideoSource
 
     /// A loader of `trainList`'s videos under `videoRoot`, with captions sampled by `sampler`
     /// from its caption index, in the order `order`. The sampler's settings must be those of
     /// `options.sampling`, its index and `order` must cover the train list's videos.
-    public init(trainList: TrainList, sampler: ClipSampler, videoRoot: URL, order: DistributedOrder,
+    public convenience init(trainList: TrainList, sampler: ClipSampler, videoRoot: URL, order: DistributedOrder,
+                            options: LoaderOptions) throws {
+        try self.init(trainList: trainList, sampler: sampler, videos: .folder(videoRoot), order: order, options: options)
+    }
+
+    /// A loader of `trainList`'s videos from `videos` (files under a folder, or a store made by
+    /// `milnce prepare`), otherwise as above: the same samples, crops and flips from either.
+    /// Throws when a store's frame rate or frame size cannot give the clips `options` ask for.
+    public init(trainList: TrainList, sampler: ClipSampler, videos: TrainingVideoSource, order: DistributedOrder,
                 options: LoaderOptions) throws {
         try options.validate()
+        try videos.check(for: options)
         guard let index = sampler.index else { throw LoaderError.invalidOptions("the clip sampler needs a caption index") }
         guard index.videoCount == trainList.count else {
             throw LoaderError.invalidOptions("the caption index \(index.path) has \(index.videoCount) videos, "
@@ -124,7 +134,7 @@ public final class TrainingLoader: @unchecked Sendable {
         }
         self.trainList = trainList
         self.sampler = sampler
-        self.videoRoot = videoRoot
+        self.videos = videos
         self.order = order
         self.options = options
     }
@@ -175,8 +185,7 @@ public final class TrainingLoader: @unchecked Sendable {
                     cropping: o.cropOnly ? .window : .scaledSquare,
                     cropOffset: CropOffset(horizontal: horizontal, vertical: vertical), flipped: flipped,
                     durationSeconds: sample.decodeSeconds)
-                let url = videoRoot.appendingPathComponent(trainList.videoPaths[video])
-                let clip = try VideoReader(url: url, threadCount: 1).clip(request)
+                let clip = try videos.reader(ofPath: trainList.videoPaths[video]).clip(request)
                 return SampleResult(video: video, pixels: clip.pixels, tokens: sample.tokens, failures: failures)
             } catch {
                 failures.append(SampleFailure(video: video, path: failurePath(video: video, error: error),
@@ -199,7 +208,7 @@ public final class TrainingLoader: @unchecked Sendable {
         if error is ClipSamplingError, let index = sampler.index, let path = try? index.captionPath(ofVideo: video) {
             return path
         }
-        return videoRoot.appendingPathComponent(trainList.videoPaths[video]).path
+        return videos.location(ofPath: trainList.videoPaths[video])
     }
 }
 

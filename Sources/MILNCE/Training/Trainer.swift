@@ -8,6 +8,8 @@ public struct TrainingConfiguration: Sendable {
     // MARK: Data
     public var trainCSV = "csv/howto100m_videos.csv"
     public var videoRoot = ""
+    /// A store made by `milnce prepare` to read the training videos from, instead of `videoRoot`.
+    public var videoStore = ""
     public var captionRoot = ""
     /// The caption index file (default: `captions.index` in the checkpoint folder).
     public var captionIndexPath: String?
@@ -110,7 +112,8 @@ public struct TrainingConfiguration: Sendable {
             }
         }
         requireFile(trainCSV, "--train_csv")
-        requireFolder(videoRoot, "--video_path")
+        if videoStore.isEmpty { requireFolder(videoRoot, "--video_path") } else { requireFolder(videoStore, "--video_store") }
+        if !videoStore.isEmpty && !videoRoot.isEmpty { problems.append("give --video_path or --video_store, not both") }
         requireFolder(captionRoot, "--caption_root")
         requireFile(wordVectorsPath, "--word2vec_path")
         requireFile(dictionaryPath, "--token_to_word_path")
@@ -309,8 +312,8 @@ public final class Trainer {
         loaderOptions.randomFlip = c.randomFlip
         loaderOptions.pinMemory = c.pinMemory && device.isCUDA
         loaderOptions.seed = UInt64(c.seed)
-        let loader = try TrainingLoader(trainList: trainList, sampler: sampler, videoRoot: URL(fileURLWithPath: c.videoRoot),
-                                        order: order, options: loaderOptions)
+        let loader = try TrainingLoader(trainList: trainList, sampler: sampler, videos: try c.trainingVideos(), order: order,
+                                        options: loaderOptions)
         let batchesPerEpoch = loader.batchesPerEpoch
         guard batchesPerEpoch > 0 else {
             throw TrainingError.invalidConfiguration(
