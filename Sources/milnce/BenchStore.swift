@@ -18,11 +18,12 @@ extension BenchLoader {
             guard !videos.isEmpty else { throw LoaderBenchmarkError("no video in \(videoPath) opens") }
             return (root, videos, nil)
         }
-        let start = monotonicSeconds()
+        let clock = ContinuousClock()
+        let start = clock.now
         let set = try GeneratedTrainingSet(in: FileManager.default.temporaryDirectory, videoCount: 6, sampleCount: 6,
                                            seconds: 30, width: 640, height: 360, keyframeSeconds: 5)
         print(String(cFormat: "generated %ld videos (640×360 H.264, %ld s at 25 fps, a keyframe every 5 s) in %.1f s",
-                     set.videoCount, set.seconds, monotonicSeconds() - start))
+                     set.videoCount, set.seconds, start.duration(to: clock.now).inSeconds))
         let videos = (0..<set.videoCount).map { (name: "generated\($0).mp4", seconds: Double(set.seconds)) }
         return (set.videoRoot, videos, set)
     }

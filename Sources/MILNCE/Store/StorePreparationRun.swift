@@ -82,7 +82,8 @@ extension StorePreparation {
     /// writes the index and the report. `progress` is called after each video.
     public func prepare(progress: ((PreparationProgress) -> Void)? = nil) throws -> StorePreparationSummary {
         let startTime = ProcessorTime.now
-        let start = monotonicSeconds()
+        let clock = ContinuousClock()
+        let start = clock.now
         let part = options.part
         let lock = try PartLock(folder: partFolder(part))
         defer { withExtendedLifetime(lock) {} }
@@ -100,7 +101,7 @@ extension StorePreparation {
         return StorePreparationSummary(
             partVideos: range.count, resumedVideos: resumed, preparedVideos: run.prepared, failedVideos: run.failed,
             part: totals, preparedSourceSeconds: run.sourceSeconds, processorSeconds: ProcessorTime.now.since(startTime).totalSeconds,
-            wallSeconds: monotonicSeconds() - start, isComplete: finish.remaining.isEmpty, remainingParts: finish.remaining,
+            wallSeconds: start.duration(to: clock.now).inSeconds, isComplete: finish.remaining.isEmpty, remainingParts: finish.remaining,
             store: finish.totals)
     }
 
@@ -216,6 +217,11 @@ extension StorePreparation {
         synchronizeFolder(options.output)
         return ([], totals)
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a floating-point number.
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 /// An exclusive lock on a part's folder (`flock` on `prepare.lock`), held while a run works on
