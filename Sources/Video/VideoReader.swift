@@ -51,15 +51,16 @@ public final class VideoReader {
     /// Whether the decoder and demuxer have been used since opening (then a decode seeks and flushes first).
     var hasDecoded = false
     let converter = FrameConverter()
+    /// The bytes in memory the reader reads, when it does not read a file (freed after `formatContext`).
+    let memoryInput: MemoryInput?
 
     /// The file's path, for messages.
     var path: String { url.path }
 
     /// Opens `url` and finds its video stream. `threadCount` is the decoder's thread count
     /// (1 suits data loaders that decode many clips in parallel; 0 lets FFmpeg choose).
-    public init(url: URL, threadCount: Int = 1) throws {
+    public convenience init(url: URL, threadCount: Int = 1) throws {
         FFmpegLogLevel.applyDefault()
-        self.url = url
         let path = url.path
         var isDirectory = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -84,9 +85,20 @@ public final class VideoReader {
             }
             throw VideoError.unknownFormat(path: path, reason: ffmpegErrorMessage(openStatus))
         }
+        try self.init(url: url, openedContext: context, findsStreamInfo: true, memoryInput: nil, threadCount: threadCount)
+    }
+
+    /// Takes over `context`, just opened by `avformat_open_input` (and closes it when this fails),
+    /// and finds its video stream; `findsStreamInfo` decodes the first frames to learn what the
+    /// container does not declare. `memoryInput` is the I/O the context reads through, if not a file.
+    init(url: URL, openedContext context: UnsafeMutablePointer<AVFormatContext>, findsStreamInfo: Bool,
+         memoryInput: MemoryInput?, threadCount: Int) throws {
+        self.url = url
+        self.memoryInput = memoryInput
+        let path = url.path
         formatContext = context
 
-        let probeStatus = avformat_find_stream_info(context, nil)
+        let probeStatus = findsStreamInfo ? avformat_find_stream_info(context, nil) : 0
         if probeStatus < 0 && context.pointee.nb_streams == 0 {
             var owned: UnsafeMutablePointer<AVFormatContext>? = context
             avformat_close_input(&owned)

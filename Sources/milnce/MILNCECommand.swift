@@ -11,7 +11,7 @@ struct MILNCECommand: ParsableCommand {
         abstract: "Learn video and text representations from instructional videos with MIL-NCE (S3D-G + word2vec).",
         discussion: "Run `milnce <command> --help` for each command's options.",
         version: "0.1.0 (libtorch \(Runtime.torchVersion))",
-        subcommands: [DemoCommand.self, SynthCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, RetrievalCommand.self,
+        subcommands: [DemoCommand.self, SynthCommand.self, PrepareCommand.self, TrainCommand.self, EvalCommand.self, EmbedCommand.self, RetrievalCommand.self,
                       ClipCommand.self, InspectCommand.self, Word2VecCommand.self, BenchCommand.self, CheckCommand.self]
     )
 }

@@ -36,6 +36,9 @@ struct TrainCommand: ParsableCommand {
     var trainCSV = "csv/howto100m_videos.csv"
     @Option(name: .customLong("video_path"), help: "Folder of the training videos.")
     var videoPath = ""
+    @Option(name: .customLong("video_store"),
+            help: "A store made by `milnce prepare` to read the training videos from, in place of --video_path.")
+    var videoStore = ""
     @Option(name: .customLong("caption_root"), help: "Folder of the per-video caption CSVs (start,end,text).")
     var captionRoot = ""
     @Option(name: .customLong("word2vec_path"), help: "The word2vec matrix (torch.save'd tensor or .npy).")
@@ -169,6 +172,7 @@ struct TrainCommand: ParsableCommand {
         var c = TrainingConfiguration()
         c.trainCSV = trainCSV
         c.videoRoot = videoPath
+        c.videoStore = videoStore
         c.captionRoot = captionRoot
         c.captionIndexPath = captionIndex
         c.wordVectorsPath = word2vecPath

@@ -11,7 +11,7 @@ import Video
         #expect(command.requests == 48)
         #expect(command.clips == 10_000)
         #expect(command.numFrames == 16 && command.fps == 5 && command.videoSize == 224)
-        #expect(command.parts == BenchLoader.Part.allCases)
+        #expect(command.parts == BenchLoader.Part.standard)
         #expect(command.videoPath == nil && command.threads == nil && command.numThreadReader == nil)
         let chosen = try BenchLoader.parse(["--parts", "decode", "memory", "--clips", "50", "--threads", "3"])
         #expect(chosen.parts == [.decode, .memory])

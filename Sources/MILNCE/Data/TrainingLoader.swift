@@ -107,14 +107,24 @@ public final class TrainingLoader: Sendable {
     public let order: DistributedOrder
     let sampler: ClipSampler
     let trainList: TrainList
-    let videoRoot: URL
+    /// Where the videos are read from.
+    let videos: TrainingVideoSource
 
     /// A loader of `trainList`'s videos under `videoRoot`, with captions sampled by `sampler`
     /// from its caption index, in the order `order`. The sampler's settings must be those of
     /// `options.sampling`, its index and `order` must cover the train list's videos.
-    public init(trainList: TrainList, sampler: ClipSampler, videoRoot: URL, order: DistributedOrder,
+    public convenience init(trainList: TrainList, sampler: ClipSampler, videoRoot: URL, order: DistributedOrder,
+                            options: LoaderOptions) throws {
+        try self.init(trainList: trainList, sampler: sampler, videos: .folder(videoRoot), order: order, options: options)
+    }
+
+    /// A loader of `trainList`'s videos from `videos` (files under a folder, or a store made by
+    /// `milnce prepare`), otherwise as above: the same samples, crops and flips from either.
+    /// Throws when a store's frame rate or frame size cannot give the clips `options` ask for.
+    public init(trainList: TrainList, sampler: ClipSampler, videos: TrainingVideoSource, order: DistributedOrder,
                 options: LoaderOptions) throws {
         try options.validate()
+        try videos.check(for: options)
         guard let index = sampler.index else { throw LoaderError.invalidOptions("the clip sampler needs a caption index") }
         guard index.videoCount == trainList.count else {
             throw LoaderError.invalidOptions("the caption index \(index.path) has \(index.videoCount) videos, "
@@ -129,7 +139,7 @@ public final class TrainingLoader: Sendable {
         }
         self.trainList = trainList
         self.sampler = sampler
-        self.videoRoot = videoRoot
+        self.videos = videos
         self.order = order
         self.options = options
     }
@@ -156,7 +166,7 @@ public final class TrainingLoader: Sendable {
 
     /// Opens the video file of train-list entry `video`: the one place where a sample's video is opened.
     func openReader(video: Int) throws -> VideoReader {
-        try VideoReader(url: videoRoot.appendingPathComponent(trainList.videoPaths[video]), threadCount: 1)
+        try videos.reader(ofPath: trainList.videoPaths[video])
     }
 
     /// Produces the sample of `original` in `epoch` into `slot`: its clip and its caption tokens,
@@ -210,7 +220,7 @@ public final class TrainingLoader: Sendable {
         if error is ClipSamplingError, let index = sampler.index, let path = try? index.captionPath(ofVideo: video) {
             return path
         }
-        return videoRoot.appendingPathComponent(trainList.videoPaths[video]).path
+        return videos.location(ofPath: trainList.videoPaths[video])
     }
 }
 

@@ -95,7 +95,7 @@ public final class Trainer {
         try c.validate()
         let inputs = try TrainingInputs.read(c)
         let device = try chooseDevice()
-        try inputs.probeClipSettings(c, videoRoot: URL(fileURLWithPath: c.videoRoot))
+        try inputs.probeClipSettings(c)
         Runtime.threadCount = c.cpuThreads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / processesPerNode)
         if device.isCUDA {
             try Runtime.setCurrentDevice(device)
@@ -244,8 +244,8 @@ public final class Trainer {
         options.randomFlip = c.randomFlip
         options.pinMemory = c.pinMemory && device.isCUDA
         options.seed = UInt64(c.seed)
-        let loader = try TrainingLoader(trainList: inputs.trainList, sampler: sampler,
-                                        videoRoot: URL(fileURLWithPath: c.videoRoot), order: order, options: options)
+        let loader = try TrainingLoader(trainList: inputs.trainList, sampler: sampler, videos: inputs.videos,
+                                        order: order, options: options)
         guard loader.batchesPerEpoch > 0 else {
             throw TrainingError.invalidConfiguration(
                 "\(inputs.trainList.count) videos make no full batch of \(perRankBatch) on each of \(world.size) ranks")

@@ -9,6 +9,8 @@ public struct TrainingConfiguration: Sendable {
     public var trainCSV = "csv/howto100m_videos.csv"
     /// The folder of the training videos (`--video_path`).
     public var videoRoot = ""
+    /// A store made by `milnce prepare` to read the training videos from, instead of `videoRoot`.
+    public var videoStore = ""
     /// The folder of the per-video caption CSVs (`--caption_root`).
     public var captionRoot = ""
     /// The caption index file (default: `captions.index` in the checkpoint folder).
@@ -171,7 +173,8 @@ public struct TrainingConfiguration: Sendable {
             }
         }
         requireFile(trainCSV, "--train_csv")
-        requireFolder(videoRoot, "--video_path")
+        if videoStore.isEmpty { requireFolder(videoRoot, "--video_path") } else { requireFolder(videoStore, "--video_store") }
+        if !videoStore.isEmpty && !videoRoot.isEmpty { problems.append("give --video_path or --video_store, not both") }
         requireFolder(captionRoot, "--caption_root")
         requireFile(wordVectorsPath, "--word2vec_path")
         requireFile(dictionaryPath, "--token_to_word_path")

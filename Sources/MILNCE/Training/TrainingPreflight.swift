@@ -13,6 +13,9 @@ struct TrainingInputs {
     var words: [String]
     /// The word-vector matrix, `words + 1` rows (row 0 is padding).
     var wordVectors: Tensor
+    /// Where the videos are read from: files under `--video_path`, or the store of `--video_store`
+    /// (opened, and its index checked, here).
+    var videos: TrainingVideoSource
 
     /// Reads the inputs named by `configuration` and checks them.
     static func read(_ configuration: TrainingConfiguration) throws -> TrainingInputs {
@@ -24,7 +27,7 @@ struct TrainingInputs {
         let words = try WordFiles.loadDictionary(from: dictionaryURL)
         let vectors = try WordFiles.loadMatrix(from: vectorsURL)
         try checkWordVectors(vectors.shape, wordCount: words.count, dictionary: dictionaryURL, vectors: vectorsURL)
-        return TrainingInputs(trainList: trainList, words: words, wordVectors: vectors)
+        return TrainingInputs(trainList: trainList, words: words, wordVectors: vectors, videos: try c.trainingVideos())
     }
 
     /// The word vectors must have one row per word plus the padding row 0, and the 300 columns
@@ -43,14 +46,14 @@ struct TrainingInputs {
     /// fails when the settings fit none of them (an odd `--video_size` with `--crop_only 1` on
     /// 4:2:0 video, a crop larger than the frames). Videos that cannot be opened are left to the
     /// loader, which replaces and counts them.
-    func probeClipSettings(_ c: TrainingConfiguration, videoRoot: URL, videosToTry: Int = 3) throws {
+    func probeClipSettings(_ c: TrainingConfiguration, videosToTry: Int = 3) throws {
         let request = ClipRequest(startSeconds: 0, frameCount: 1, framesPerSecond: c.fps, size: c.videoSize,
                                   cropping: c.cropOnly ? .window : .scaledSquare, cropOffset: .centered)
         var refusals: [String] = []
         for path in trainList.videoPaths.prefix(videosToTry * 4) where refusals.count < videosToTry {
             let reader: VideoReader
             do {
-                reader = try VideoReader(url: videoRoot.appendingPathComponent(path), threadCount: 1)
+                reader = try videos.reader(ofPath: path)
             } catch {
                 continue
             }
