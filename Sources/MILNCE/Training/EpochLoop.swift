@@ -54,7 +54,16 @@ final class EpochLoop {
 
     /// Trains the batches of `epoch` from `position.batch` on.
     func runEpoch(_ epoch: Int, from position: TrainingPosition) throws -> EpochOutcome {
-        let batches = try session.loader.epoch(epoch, startingAt: position.batch)
+        let batches: EpochBatches
+        do {
+            batches = try session.loader.epoch(epoch, startingAt: position.batch)
+        } catch let error as LoaderError {
+            throw error
+        } catch {
+            // The first batches' memory is allocated here: the epoch fails before its first step.
+            throw TrainingRunError.epochFailed(epoch: epoch, batchesTrained: position.batch,
+                                               batchesPerEpoch: session.batchesPerEpoch, reason: "\(error)")
+        }
         defer { batches.stop() }
         var failures: [SampleFailure] = []
         var padded = 0

@@ -178,6 +178,13 @@ public struct TrainingConfiguration: Sendable {
         requireFolder(captionRoot, "--caption_root")
         requireFile(wordVectorsPath, "--word2vec_path")
         requireFile(dictionaryPath, "--token_to_word_path")
+        if files.fileExists(atPath: wordVectorsPath) && files.fileExists(atPath: dictionaryPath) {
+            // The dictionary against its word vectors (shapes only: cheap), with the other problems.
+            do {
+                try WordFiles.checkTrainingFiles(wordVectors: URL(fileURLWithPath: wordVectorsPath),
+                                                 dictionary: URL(fileURLWithPath: dictionaryPath))
+            } catch { problems.append("\(error)") }
+        }
         if !pretrainCNNPath.isEmpty { requireFile(pretrainCNNPath, "--pretrain_cnn_path") }
         if evaluate {
             requireFolder(evalVideoRoot, "--eval_video_root")
