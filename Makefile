@@ -6,7 +6,7 @@
 SWIFT ?= swift
 DEMO_ARGS ?=
 
-.PHONY: setup build release test demo package clean
+.PHONY: setup build release test demo package gpu-bundle clean
 
 setup:
 	@scripts/setup.sh
@@ -27,6 +27,10 @@ demo: release
 # dist/milnce: the binary and the libraries it needs besides PyTorch's (see scripts/package.sh).
 package: setup
 	scripts/package.sh
+
+# .gpu/: the package and the golden fixture packed for `bench/gpu.sh --bundle .gpu OUT_DIR`.
+gpu-bundle: setup
+	scripts/gpu-bundle.sh
 
 clean:
 	rm -rf .build

@@ -2,7 +2,12 @@
 # The GPU check of a `make package` folder, in one call, against the machine's own PyTorch 2.11:
 #
 #   bench/gpu.sh [--golden DIR] [--budget SECONDS] [--steps LIST] PACKAGE_DIR OUT_DIR
+#   bench/gpu.sh --bundle DIR [--budget SECONDS] [--steps LIST] OUT_DIR
 #   bench/gpu.sh --dry-run [--golden DIR] PACKAGE_DIR OUT_DIR    # the same on the CPU, tiny sizes
+#
+# --bundle DIR takes the package and the fixture from the two archives `make gpu-bundle` writes
+# (DIR/milnce.tar.xz holding milnce/, DIR/golden.tar.xz holding one fixture folder), unpacked into
+# a scratch folder, so that a machine that receives only the repository and DIR needs one call.
 #
 # --steps runs only the steps whose names match one of LIST's comma-separated shell patterns
 # (e.g. `check-*,ours-bf16-cl-b64`; the names are those of the report); the others are listed as
@@ -44,6 +49,7 @@ help() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "
 
 dry_run=0
 golden="${MILNCE_GOLDEN_DIR:-}"
+bundle=""
 budget=""
 only=""
 positional=()
@@ -52,6 +58,8 @@ while [ $# -gt 0 ]; do
         --dry-run) dry_run=1 ;;
         --golden) golden="${2:-}"; shift ;;
         --golden=*) golden="${1#--golden=}" ;;
+        --bundle) bundle="${2:-}"; shift ;;
+        --bundle=*) bundle="${1#--bundle=}" ;;
         --budget) budget="${2:-}"; shift ;;
         --budget=*) budget="${1#--budget=}" ;;
         --steps) only="${2:-}"; shift ;;
@@ -62,6 +70,21 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+scratch="$(mktemp -d "${TMPDIR:-/tmp}/milnce-gpu.XXXXXX")"
+trap 'rm -rf "$scratch"' EXIT
+if [ -n "$bundle" ]; then
+    [ "${#positional[@]}" -eq 1 ] || { echo "gpu.sh: with --bundle, expected only OUT_DIR" >&2; usage 2; }
+    for archive in milnce.tar.xz golden.tar.xz; do
+        [ -f "$bundle/$archive" ] || { echo "gpu.sh: $bundle holds no $archive; make it with \`make gpu-bundle\` (see the README)" >&2; exit 2; }
+    done
+    mkdir -p "$scratch/bundle/golden"
+    tar -xJf "$bundle/milnce.tar.xz" -C "$scratch/bundle" || { echo "gpu.sh: cannot unpack $bundle/milnce.tar.xz" >&2; exit 2; }
+    tar -xJf "$bundle/golden.tar.xz" -C "$scratch/bundle/golden" || { echo "gpu.sh: cannot unpack $bundle/golden.tar.xz" >&2; exit 2; }
+    meta="$(find "$scratch/bundle/golden" -maxdepth 2 -name meta.json | head -n 1)"
+    [ -n "$meta" ] || { echo "gpu.sh: $bundle/golden.tar.xz holds no fixture folder (no meta.json)" >&2; exit 2; }
+    golden="$(dirname "$meta")"
+    positional=("$scratch/bundle/milnce" "${positional[0]}")
+fi
 [ "${#positional[@]}" -eq 2 ] || { echo "gpu.sh: expected PACKAGE_DIR and OUT_DIR" >&2; usage 2; }
 case "$budget" in
     ''|*[!0-9]*) [ -z "$budget" ] || { echo "gpu.sh: --budget must be a whole number of seconds, got '$budget'" >&2; exit 2; } ;;
@@ -113,8 +136,6 @@ else
 fi
 
 logs="$out/logs"
-scratch="$(mktemp -d "${TMPDIR:-/tmp}/milnce-gpu.XXXXXX")"
-trap 'rm -rf "$scratch"' EXIT
 rm -rf "$logs" "$out/gpu.md" "$out/gpu.json" "$out/logs.tar.gz"
 mkdir -p "$logs"
 steps="$logs/steps.tsv"

@@ -177,5 +177,48 @@ import TestSupport
         #expect(budget.status == 2 && budget.standardError.contains("--budget must be a whole number of seconds"))
         let noBinary = try runProcess(bash, [script, out.path, out.path])
         #expect(noBinary.status == 2 && noBinary.standardError.contains("holds no milnce binary"))
+        let noBundle = try runProcess(bash, [script, "--bundle", out.path, out.path])
+        #expect(noBundle.status == 2 && noBundle.standardError.contains("holds no milnce.tar.xz; make it with `make gpu-bundle`"),
+                "\(noBundle.standardError)")
+    }
+
+    /// `--bundle DIR`: the package and the fixture come from DIR's two archives (as `make gpu-bundle`
+    /// writes them), so the check runs from the repository and that folder alone.
+    @Test func aBundleSuppliesThePackageAndTheFixture() throws {
+        let fixture = try CheckCommandTests.fixtureFolder()
+        let work = try TestEnvironment.temporaryDirectory("gpu-bundle")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let manager = FileManager.default
+        // The package folder: a `milnce` that runs the built binary, in milnce/ as `make package` names it.
+        let package = work.appendingPathComponent("staging/milnce")
+        try manager.createDirectory(at: package, withIntermediateDirectories: true)
+        let launcher = package.appendingPathComponent("milnce")
+        try "#!/bin/sh\nexec '\(try milnceExecutable().path)' \"$@\"\n".write(to: launcher, atomically: true, encoding: .utf8)
+        try manager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: launcher.path)
+        let bundle = work.appendingPathComponent("bundle")
+        try manager.createDirectory(at: bundle, withIntermediateDirectories: true)
+        let bash = URL(fileURLWithPath: "/bin/bash")
+        func pack(_ folder: URL, into archive: String) throws {
+            let packing = try runProcess(bash, ["-c", "tar -cf - -C \"$1\" \"$2\" | xz -0 -T2 > \"$3\"", "pack",
+                                                folder.deletingLastPathComponent().path, folder.lastPathComponent,
+                                                bundle.appendingPathComponent(archive).path])
+            #expect(packing.status == 0, "\(packing.standardError)")
+        }
+        try pack(package, into: "milnce.tar.xz")
+        try pack(fixture, into: "golden.tar.xz")
+
+        let out = work.appendingPathComponent("out")
+        let script = TestEnvironment.packageRoot.appendingPathComponent("bench/gpu.sh")
+        let result = try runProcess(bash, [script.path, "--dry-run", "--bundle", bundle.path, "--steps", "check-cpu", out.path],
+                                    environment: ["PYTHON": try Self.python().path])
+        #expect(result.status == 0, "\((result.standardOutput + result.standardError).suffix(3000))")
+        let (_, steps) = try Self.steps(in: out)
+        let check = try #require(steps.first { $0["name"] as? String == "check-cpu" })
+        #expect(check["status"] as? String == "ok")
+        let values = try #require((check["rows"] as? [[String: Any]])?.first?["values"] as? [String: Any])
+        #expect(values["passed"] as? Bool == true)
+        // The fixture that was checked is the unpacked copy, not a folder found beside the repository.
+        let command = try #require(check["command"] as? String)
+        #expect(command.contains("/bundle/golden/\(fixture.lastPathComponent)") && !command.contains(fixture.path), "\(command)")
     }
 }
