@@ -111,6 +111,6 @@ let package = Package(
         .testTarget(name: "MILNCETests", dependencies: ["MILNCE", "TestSupport"]),
         .testTarget(name: "milnceTests", dependencies: ["milnce", "TestSupport"]),
     ],
-    swiftLanguageModes: [.v5],
+    swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17
 )

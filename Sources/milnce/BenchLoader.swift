@@ -110,7 +110,7 @@ struct BenchLoader: ParsableCommand {
 
     func run() throws {
         // Each figure appears as soon as it is measured, also when the output goes to a file.
-        setvbuf(stdout, nil, _IOLBF, 0)
+        FileOutput.lineBufferStandardOutput()
         print("milnce bench loader: \(numFrames) frames at \(String(cFormat: "%g", fps)) fps, \(videoSize)×\(videoSize) "
               + "crops; \(coreCount) cores; arguments: \(CommandLine.arguments.dropFirst().joined(separator: " "))")
         if parts.contains(.decode) { try benchmarkDecoding() }

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import MILNCE
+import POSIX
 import Video
 
 /// `milnce prepare`: the training videos transcoded once into a sharded store.
@@ -123,7 +124,7 @@ struct PrepareCommand: ParsableCommand {
     }
 
     func run() throws {
-        setvbuf(stdout, nil, _IOLBF, 0)
+        FileOutput.lineBufferStandardOutput()
         let options = preparationOptions
         let preparation = try StorePreparation(options: options)
         let range = preparation.videoRange(ofPart: options.part)
