@@ -27,15 +27,13 @@ public struct ChildProcessError: Error, CustomStringConvertible, Sendable {
 /// The child is reaped (its status collected with `waitpid`) only while holding `exitStatus`'s
 /// lock, so `wait()` and `isRunning` on several threads agree, and a status that something else
 /// collected is reported instead of waited for.
-// @unchecked: the pipe descriptors are set in `init` and only read afterwards; the exit status is
-// behind a Mutex.
-public final class ChildProcess: @unchecked Sendable {
+public final class ChildProcess: Sendable {
     /// The child's process id.
     public let processIdentifier: pid_t
     /// The program run.
     public let executable: String
-    private var outputPipe: Int32 = -1
-    private var errorPipe: Int32 = -1
+    /// The read ends of the pipes from the child's standard output and error (-1 when not captured).
+    private let outputPipe: Int32, errorPipe: Int32
     /// The exit status once the child has been reaped (`.lost` when someone else reaped it).
     private let exitStatus = Mutex<Ending?>(nil)
 
@@ -45,7 +43,7 @@ public final class ChildProcess: @unchecked Sendable {
         case lost
     }
     /// Held from creating a child's pipes to starting it.
-    private static let spawning = Lock()
+    private static let spawning = Mutex(())
 
     /// Starts `executable` (a path) with `arguments` (without the program name), in
     /// `environment` (this process's when nil). Standard input is `/dev/null`. With `capturing`,
@@ -54,8 +52,16 @@ public final class ChildProcess: @unchecked Sendable {
     public init(executable: String, arguments: [String], environment: [String: String]? = nil,
                 capturing: Bool = false, outputFile: FileOutput? = nil) throws {
         self.executable = executable
-        ChildProcess.spawning.lock()
-        defer { ChildProcess.spawning.unlock() }
+        (processIdentifier, outputPipe, errorPipe) = try ChildProcess.spawning.withLock { _ in
+            try ChildProcess.spawn(executable: executable, arguments: arguments, environment: environment,
+                                   capturing: capturing, outputFile: outputFile)
+        }
+    }
+
+    /// Starts the child, holding `spawning`; returns its process id and the read ends of its
+    /// output pipes (-1 when not capturing).
+    private static func spawn(executable: String, arguments: [String], environment: [String: String]?,
+                              capturing: Bool, outputFile: FileOutput?) throws -> (pid_t, Int32, Int32) {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -87,14 +93,12 @@ public final class ChildProcess: @unchecked Sendable {
         let status = envp.map { posix_spawn(&pid, executable, &actions, nil, argv, $0) }
             ?? posix_spawn(&pid, executable, &actions, nil, argv, environ)
         guard status == 0 else { throw SystemCallError("start", path: executable, code: status) }
-        processIdentifier = pid
-        if capturing {
-            outputPipe = pipes[0]
-            errorPipe = pipes[2]
-            close(pipes[1])
-            close(pipes[3])
-            pipes = []
-        }
+        guard capturing else { return (pid, -1, -1) }
+        let readEnds = (pipes[0], pipes[2])
+        close(pipes[1])
+        close(pipes[3])
+        pipes = []
+        return (pid, readEnds.0, readEnds.1)
     }
 
     deinit {

@@ -46,6 +46,27 @@ public final class ConditionLock<State> {
         return try body(&state)
     }
 
+    /// As `withLock(when:_:)`, but waits for at most `timeoutSeconds`: nil when the time ran out
+    /// before `isReady` held (then `body` is not run).
+    public func withLock<Result>(when isReady: (State) -> Bool, timeoutSeconds: Double,
+                                 _ body: (inout State) throws -> Result) rethrows -> Result? {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let whole = timeoutSeconds.rounded(.down)
+        deadline.tv_sec += Int(whole)
+        deadline.tv_nsec += Int((timeoutSeconds - whole) * 1e9)
+        if deadline.tv_nsec >= 1_000_000_000 {
+            deadline.tv_sec += 1
+            deadline.tv_nsec -= 1_000_000_000
+        }
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        while !isReady(state) {
+            if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT, !isReady(state) { return nil }
+        }
+        return try body(&state)
+    }
+
     /// Wakes every thread waiting in `withLock(when:_:)`, to check the value again.
     public func broadcast() {
         pthread_cond_broadcast(condition)

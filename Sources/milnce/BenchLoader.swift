@@ -232,11 +232,11 @@ struct BenchLoader: ParsableCommand {
     }
 
     private func generatedSet() throws -> GeneratedTrainingSet {
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         let set = try GeneratedTrainingSet(in: FileManager.default.temporaryDirectory)
         print(String(cFormat: "\ngenerated %ld videos (%ld×%ld H.264, %ld s at 25 fps, a keyframe every 5 s) and a train list "
                      + "of %ld samples in %.1f s", set.videoCount, set.width, set.height, set.seconds, set.trainList.count,
-                     monotonicSeconds() - start))
+                     start.elapsedSeconds))
         return set
     }
 
@@ -254,10 +254,10 @@ struct BenchLoader: ParsableCommand {
     // MARK: Captions
 
     private func benchmarkCaptions() throws {
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         let set = try GeneratedCaptionSet(in: FileManager.default.temporaryDirectory, videoCount: captionVideos)
         print(String(cFormat: "\ncaption sampling: %ld caption files of 100 captions, index of %ld captions (built with "
-                     + "the files in %.1f s)", captionVideos, set.index.captionCount, monotonicSeconds() - start))
+                     + "the files in %.1f s)", captionVideos, set.index.captionCount, start.elapsedSeconds))
         let result = try set.index.benchmarkSampling(tokenizer: set.tokenizer, options: ClipSamplingOptions(),
                                                      samples: captionSamples, seed: seed)
         print("  " + result.description)
@@ -269,12 +269,12 @@ struct BenchLoader: ParsableCommand {
         print("\nmemory over \(clips) clips of the training loader (batch \(batchSize), "
               + "\(loaderOptions.threads) threads):")
         let loader = try set.loader(options: loaderOptions)
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         var nextReport = 1000
         let readings = try LoaderBenchmark.measureMemory(loader, clips: clips, checkpoints: [1000, clips]) { loaded in
             if loaded >= nextReport {
                 FileOutput.standardError.print(String(cFormat: "  ... %ld clips, %.0f s\n", loaded,
-                                                           monotonicSeconds() - start))
+                                                           start.elapsedSeconds))
                 nextReport += 1000
             }
         }
@@ -284,7 +284,7 @@ struct BenchLoader: ParsableCommand {
                   + String(cFormat: "%.1f MiB, %ld live tensors", Double(reading.residentBytes) / 1_048_576,
                            reading.liveTensors))
         }
-        let seconds = monotonicSeconds() - start
+        let seconds = start.elapsedSeconds
         print(String(cFormat: "  %ld clips in %.1f s (%.2f clips/s)", readings.last?.clips ?? 0, seconds,
                      Double(readings.last?.clips ?? 0) / max(seconds, 1e-9)))
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MILNCE
+import POSIX
 import Torch
 
 /// `milnce demo`: the whole system on a laptop-class CPU in minutes.
@@ -58,7 +59,7 @@ struct DemoCommand: ParsableCommand {
     }
 
     func run() throws {
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         deviceOptions.applyTF32()
         let root = URL(fileURLWithPath: output)
         let layout = try prepareDataset(in: root.appendingPathComponent("data"))
@@ -122,7 +123,7 @@ struct DemoCommand: ParsableCommand {
         }
         let results = Results(metrics: metrics,
                               chance: ["R1": chance.r1, "R5": chance.r5, "R10": chance.r10, "MR": chance.medianRank],
-                              seed: seed, epochs: epochs, steps: summary.stepsTaken, seconds: monotonicSeconds() - start)
+                              seed: seed, epochs: epochs, steps: summary.stepsTaken, seconds: start.elapsedSeconds)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let resultsFile = root.appendingPathComponent("results.json")
@@ -131,7 +132,7 @@ struct DemoCommand: ParsableCommand {
         if let checkpoint = summary.lastCheckpoint { print("checkpoint \(checkpoint.path)") }
         print("plot       \(c.logFolder.appendingPathComponent("training.png").path)")
         print("TensorBoard: tensorboard --logdir \(c.logFolder.path)")
-        print("done in \(formatDuration(monotonicSeconds() - start))")
+        print("done in \(formatDuration(start.elapsedSeconds))")
     }
 
     func readDescription(_ layout: SyntheticDatasetLayout) throws -> SyntheticDatasetDescription {

@@ -168,7 +168,7 @@ protocol RetrievalEvaluationCommand: ParsableCommand {
 
 extension RetrievalEvaluationCommand {
     func runRetrieval() throws {
-        let started = Date()
+        let started = ContinuousClock.now
         let benchmark = Self.benchmark
         let csv = try inputs.csvURL(defaultName: benchmark.csvFileName)
         let items = try benchmark.items(csv: csv, videoRoot: try inputs.videoRootURL())
@@ -201,7 +201,7 @@ extension RetrievalEvaluationCommand {
             settings: EvaluationReportSettings(options: options, device: "\(device)", maxWords: text.maxWords,
                                                lowercase: text.lowercase, dictionary: dictionary.path,
                                                clipSources: clips.sourcesByFlag),
-            seconds: Date().timeIntervalSince(started))
+            seconds: started.elapsedSeconds)
         if let output = inputs.output { try EvaluationReportWriter.write(report, to: URL(fileURLWithPath: output)) }
 
         printFailures(result.embeddings.failures, reportPath: inputs.output)
@@ -300,7 +300,7 @@ struct EvalHMDB: ParsableCommand {
     var saveFeatures: String?
 
     func run() throws {
-        let started = Date()
+        let started = ContinuousClock.now
         let csv = try inputs.csvURL(defaultName: "hmdb51.csv")
         let dataset = try HMDBDataset.rows(csv: csv, videoRoot: try inputs.videoRootURL())
         if let skipped = dataset.skippedRowsDescription { FileOutput.standardError.print(skipped + "\n") }
@@ -330,7 +330,7 @@ struct EvalHMDB: ParsableCommand {
                                 result: result, all: videos, skippedRows: dataset.skippedRows, features: features,
                                 settings: EvaluationReportSettings(options: options, device: "\(device)",
                                                                    clipSources: clips.sourcesByFlag),
-                                seconds: Date().timeIntervalSince(started))
+                                seconds: started.elapsedSeconds)
         if let output = inputs.output { try EvaluationReportWriter.write(report, to: URL(fileURLWithPath: output)) }
 
         printFailures(features.failures, reportPath: inputs.output)

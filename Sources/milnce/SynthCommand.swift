@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MILNCE
+import POSIX
 import Video
 
 /// `milnce synth --output DIR`: a generated instructional-video dataset in HowTo100M's layout.
@@ -93,7 +94,7 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         let options = options
-        let started = Date()
+        let started = ContinuousClock.now
         let total = options.trainingVideoCount + options.evaluationVideoCount
         let display = ProgressDisplay("synth", total: total, plainInterval: 5)
         let summary = try SyntheticDataset.generate(
@@ -103,7 +104,7 @@ struct SynthCommand: ParsableCommand {
                 // The last video is reported by `finish()`.
                 if progress.videosDone < progress.videoCount { display.update(progress.videosDone) }
             })
-        let elapsed = Date().timeIntervalSince(started)
+        let elapsed = started.elapsedSeconds
         display.finish()
         print(SynthCommand.report(summary, seconds: elapsed))
     }

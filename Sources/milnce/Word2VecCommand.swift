@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import MILNCE
 import POSIX
+import Synchronization
 
 // MARK: - milnce word2vec
 
@@ -89,7 +90,7 @@ struct Word2VecImportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         var options = importOptions
         if let captions {
             let display = LazyProgress(title: "Reading captions (files)")
@@ -109,7 +110,7 @@ struct Word2VecImportCommand: ParsableCommand {
             if total >= 64 * mebibyte { display.update(done / mebibyte, total: (total + mebibyte - 1) / mebibyte) }
         }
         display.finish()
-        print(Word2VecImportCommand.summary(of: report, file: file, seconds: monotonicSeconds() - start))
+        print(Word2VecImportCommand.summary(of: report, file: file, seconds: start.elapsedSeconds))
     }
 
     private func printCaptionSummary(_ vocabulary: CaptionVocabulary, path: String) {
@@ -191,26 +192,22 @@ extension Word2VecFormat: ExpressibleByArgument {}
 
 /// A progress display created on the first report, when the total is known; callable from any
 /// thread.
-private final class LazyProgress: @unchecked Sendable {
+private final class LazyProgress: Sendable {
     private let title: String
-    private let lock = Lock()
-    private var display: ProgressDisplay?
+    private let display = Mutex<ProgressDisplay?>(nil)
 
     init(title: String) { self.title = title }
 
     func update(_ done: Int, total: Int) {
-        lock.lock()
-        if display == nil { display = ProgressDisplay(title, total: total) }
-        let display = self.display
-        lock.unlock()
+        let display = display.withLock { display in
+            if display == nil { display = ProgressDisplay(title, total: total) }
+            return display
+        }
         display?.update(done)
     }
 
     func finish() {
-        lock.lock()
-        let display = self.display
-        lock.unlock()
-        display?.finish()
+        display.withLock { $0 }?.finish()
     }
 }
 

@@ -3,12 +3,6 @@ import Glibc
 @testable import POSIX
 import Testing
 
-/// A number shared between threads under a `Condition`.
-final class Counter: @unchecked Sendable { var value = 0 }
-
-/// A result handed from one thread to another under a `Condition`.
-final class Outcome: @unchecked Sendable { var result: Result<Int32, Error>? }
-
 extension Result {
     /// The error of a failure, else nil.
     var failure: Failure? {
@@ -54,15 +48,14 @@ extension Result {
     @Test func waitingAndPollingFromTwoThreadsAgreeOnTheStatus() throws {
         for _ in 0..<20 {
             let child = try ChildProcess(executable: "/bin/sh", arguments: ["-c", "exit 7"])
-            let poller = Condition()
-            let polled = Counter()
+            let polled = ConditionLock(false)
             startThread(named: "posix-poll") {
                 while child.isRunning {}
-                poller.withLock { polled.value = 1 }
-                poller.broadcast()
+                polled.withLock { $0 = true }
+                polled.broadcast()
             }
             #expect(try child.wait() == 7)
-            poller.withLock { while polled.value == 0 { poller.wait() } }
+            polled.withLock(when: { $0 }) { _ in }
             #expect(child.terminationStatus == 7)
         }
     }
@@ -73,18 +66,14 @@ extension Result {
         // SIGCHLD ignored).
         var raw: Int32 = 0
         #expect(waitpid(child.processIdentifier, &raw, 0) == child.processIdentifier)
-        let finished = Condition()
-        let outcome = Outcome()
+        let outcome = ConditionLock<Result<Int32, any Error>?>(nil)
         startThread(named: "posix-wait") {
             let result = Result { try child.wait() }
-            finished.withLock { outcome.result = result }
-            finished.broadcast()
+            outcome.withLock { $0 = result }
+            outcome.broadcast()
         }
-        let result = finished.withLock { () -> Result<Int32, Error>? in
-            while outcome.result == nil { if !finished.wait(seconds: 10) { break } }
-            return outcome.result
-        }
-        let returned = try #require(result, "wait() did not return within 10 s")
+        let result = outcome.withLock(when: { $0 != nil }, timeoutSeconds: 10) { $0 }
+        let returned = try #require(result ?? nil, "wait() did not return within 10 s")
         let error = try #require(returned.failure, "wait() returned a status for a child it did not reap")
         #expect(error is ChildProcessError)
         #expect("\(error)".contains("\(child.processIdentifier)"))
@@ -153,19 +142,18 @@ extension Result {
 
 @Suite struct ThreadTests {
     @Test func threadsRunAndConditionsWake() throws {
-        let condition = Condition()
-        let counter = Counter()
+        let counter = ConditionLock(0)
         for index in 0..<8 {
             startThread(named: "posix-test-\(index)") {
-                condition.withLock { counter.value += 1 }
-                condition.broadcast()
+                counter.withLock { $0 += 1 }
+                counter.broadcast()
             }
         }
-        condition.lock()
-        var timedOut = false
-        while counter.value < 8 && !timedOut { timedOut = !condition.wait(seconds: 10) && counter.value < 8 }
-        condition.unlock()
-        #expect(counter.value == 8)
-        #expect(!condition.withLock { condition.wait(seconds: 0.05) }, "nothing wakes it: the wait times out")
+        let count = counter.withLock(when: { $0 == 8 }, timeoutSeconds: 10) { $0 }
+        #expect(count == 8, "eight threads counted within 10 s")
+        let start = ContinuousClock.now
+        #expect(counter.withLock(when: { $0 > 8 }, timeoutSeconds: 0.05) { $0 } == nil,
+                "nothing wakes it: the wait times out")
+        #expect(start.elapsedSeconds >= 0.05)
     }
 }

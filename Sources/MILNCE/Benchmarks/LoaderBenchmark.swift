@@ -162,7 +162,7 @@ public enum LoaderBenchmark {
         case .ffmpegProcess: command = try ffmpeg ?? FFmpegCommand()
         }
         let startTime = ProcessorTime.now
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         // Each output is a clip's count of decoded frames; the first failure ends the run.
         let clips = OrderedPrefetcher(count: jobs.count, threads: threads, capacity: 2 * max(threads, 1),
                                       name: "milnce-bench") { number -> Int in
@@ -172,7 +172,7 @@ public enum LoaderBenchmark {
         }
         var frames = 0
         while let decoded = try clips.next() { frames += decoded }
-        let wall = monotonicSeconds() - start
+        let wall = start.elapsedSeconds
         return DecodingThroughput(method: method, threads: threads, clips: jobs.count, decodedFrames: frames,
                                   wallSeconds: wall, processorTime: ProcessorTime.now.since(startTime))
     }
@@ -390,13 +390,13 @@ extension LoaderBenchmark {
         var failures = 0
         var waiting = 0.0
         let startTime = ProcessorTime.now
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         try forEachBatch(of: loader, until: max(clips, 1)) { batch in
             batches += 1
             failures += batch.failures.count
         } epochEnded: { waiting += $0.waitingSeconds }
         return LoaderThroughput(threads: loader.options.threads, batchSize: loader.options.batchSize, batches: batches,
-                                failures: failures, wallSeconds: monotonicSeconds() - start,
+                                failures: failures, wallSeconds: start.elapsedSeconds,
                                 processorTime: ProcessorTime.now.since(startTime), waitingSeconds: waiting)
     }
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import POSIX
 import Torch
 
 /// Timing of the model's forward and forward+backward passes, and of a full training step, on
@@ -61,10 +62,10 @@ public struct ModelBenchmark {
         if c.device.isCUDA { try Runtime.resetPeakMemory(on: c.device) } else { ResourceUsage.resetPeak() }
         var times: [Double] = []
         for _ in 0..<max(1, c.iterations) {
-            let start = monotonicSeconds()
+            let start = ContinuousClock.now
             try body()
             try Runtime.synchronize(c.device)
-            times.append(monotonicSeconds() - start)
+            times.append(start.elapsedSeconds)
         }
         times.sort()
         let median = times[times.count / 2]

@@ -29,10 +29,3 @@ public func formatBytes(_ bytes: Int) -> String {
     let mebibytes = Double(bytes) / 1_048_576
     return mebibytes >= 1024 ? String(cFormat: "%.2f GiB", mebibytes / 1024) : String(cFormat: "%.0f MiB", mebibytes)
 }
-
-/// A monotonic clock in seconds.
-public func monotonicSeconds() -> Double {
-    var time = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &time)
-    return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
-}

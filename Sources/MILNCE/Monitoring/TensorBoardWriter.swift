@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import POSIX
+import Synchronization
 
 // MARK: - Errors
 
@@ -61,17 +62,34 @@ public enum TensorBoardError: Error, CustomStringConvertible, Equatable {
 /// `flush()` is called, when the buffer passes 1 MiB, when `flushIntervalSeconds` have passed
 /// since the last write, and when the writer is closed or released. All methods may be called
 /// from any thread.
-public final class TensorBoardWriter: @unchecked Sendable {
+public final class TensorBoardWriter: Sendable {
     /// The event file being written.
     public let fileURL: URL
     /// The longest time buffered scalars wait before `add` writes them.
     public let flushIntervalSeconds: Double
 
-    private let lock = Lock()
-    private var handle: FileOutput?
-    private var buffer: [UInt8] = []
-    private var lastFlush = Date()
+    private let output: Mutex<Output>
     private static let bufferLimitBytes = 1 << 20
+
+    /// The open file (nil once closed), the records not yet written, and when it was last written.
+    private struct Output {
+        var handle: FileOutput?
+        var buffer: [UInt8]
+        var lastFlush = ContinuousClock.now
+
+        /// Writes the buffer to the file.
+        mutating func flush(path: String) throws {
+            guard let handle else { throw TensorBoardError.closed(path: path) }
+            lastFlush = .now
+            guard !buffer.isEmpty else { return }
+            do {
+                try handle.write(buffer)
+            } catch {
+                throw TensorBoardError.writeFailed(path: path, reason: describeSystemError(error))
+            }
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
 
     /// Creates the log folder if needed and a new event file in it.
     ///
@@ -91,9 +109,10 @@ public final class TensorBoardWriter: @unchecked Sendable {
         let seconds = Int(now.timeIntervalSince1970)
         let host = TensorBoardWriter.hostname()
         let baseName = "events.out.tfevents.\(String(cFormat: "%010ld", seconds)).\(host)\(filenameSuffix)"
-        (fileURL, handle) = try TensorBoardWriter.createFile(in: directory, baseName: baseName)
+        let (url, handle) = try TensorBoardWriter.createFile(in: directory, baseName: baseName)
+        fileURL = url
         let header = TensorBoardEvent(wallTime: now.timeIntervalSince1970, step: 0, fileVersion: "brain.Event:2")
-        buffer = TFRecord.frame(header.encoded())
+        output = Mutex(Output(handle: handle, buffer: TFRecord.frame(header.encoded())))
         try flush()
     }
 
@@ -138,45 +157,35 @@ public final class TensorBoardWriter: @unchecked Sendable {
     public func add(scalars: [TensorBoardScalar], step: Int, wallTime: Date = Date()) throws {
         let event = TensorBoardEvent(wallTime: wallTime.timeIntervalSince1970, step: Int64(step), scalars: scalars)
         let record = TFRecord.frame(event.encoded())
-        lock.lock()
-        defer { lock.unlock() }
-        guard handle != nil else { throw TensorBoardError.closed(path: fileURL.path) }
-        buffer += record
-        if buffer.count >= TensorBoardWriter.bufferLimitBytes || Date().timeIntervalSince(lastFlush) >= flushIntervalSeconds {
-            try flushLocked()
+        let path = fileURL.path, interval = flushIntervalSeconds
+        try output.withLock { output in
+            guard output.handle != nil else { throw TensorBoardError.closed(path: path) }
+            output.buffer += record
+            if output.buffer.count >= TensorBoardWriter.bufferLimitBytes
+                || output.lastFlush.elapsedSeconds >= interval {
+                try output.flush(path: path)
+            }
         }
     }
 
     /// Writes every buffered scalar to the file.
     public func flush() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        try flushLocked()
+        let path = fileURL.path
+        try output.withLock { try $0.flush(path: path) }
     }
 
     /// Flushes and closes the file; later `add` calls throw. Closing twice does nothing.
     public func close() throws {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let handle else { return }
-        defer { self.handle = nil }
-        try flushLocked()
-        do {
-            try handle.close()
-        } catch {
-            throw TensorBoardError.writeFailed(path: fileURL.path, reason: describeSystemError(error))
+        let path = fileURL.path
+        try output.withLock { output in
+            guard let handle = output.handle else { return }
+            defer { output.handle = nil }
+            try output.flush(path: path)
+            do {
+                try handle.close()
+            } catch {
+                throw TensorBoardError.writeFailed(path: path, reason: describeSystemError(error))
+            }
         }
-    }
-
-    private func flushLocked() throws {
-        guard let handle else { throw TensorBoardError.closed(path: fileURL.path) }
-        lastFlush = Date()
-        guard !buffer.isEmpty else { return }
-        do {
-            try handle.write(buffer)
-        } catch {
-            throw TensorBoardError.writeFailed(path: fileURL.path, reason: describeSystemError(error))
-        }
-        buffer.removeAll(keepingCapacity: true)
     }
 }

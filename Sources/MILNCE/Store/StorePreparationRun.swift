@@ -219,11 +219,6 @@ extension StorePreparation {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, as a floating-point number.
-    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
-
 /// An exclusive lock on a part's folder (`flock` on `prepare.lock`), held while a run works on
 /// it, so that two runs never write the same shards; released when the run ends or dies.
 private final class PartLock {

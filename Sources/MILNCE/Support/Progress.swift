@@ -1,22 +1,28 @@
 import FoundationEssentials
 import Glibc
 import POSIX
+import Synchronization
 
 /// A one-line progress display for long work (training epochs, evaluation, index building).
 ///
 /// On a terminal it redraws one line in place, at most a few times a second; when output is a
 /// file or a pipe it prints a plain line every `plainInterval` seconds instead, so logs stay short.
-public final class ProgressDisplay: @unchecked Sendable {
+public final class ProgressDisplay: Sendable {
     private let title: String
     private let total: Int
-    private let startTime = monotonicSeconds()
-    private var lastDraw = 0.0
+    private let start = ContinuousClock.now
     private let interactive: Bool
     private let plainInterval: Double
-    private let lock = Lock()
-    private var finished = false
-    /// The last line printed, to avoid printing the same completed line twice.
-    private var lastLine = ""
+    private let drawing = Mutex(Drawing())
+
+    /// What the display has drawn so far.
+    private struct Drawing {
+        /// Seconds from the start to the last line drawn.
+        var lastDraw = 0.0
+        var finished = false
+        /// The last line printed, to avoid printing the same completed line twice.
+        var lastLine = ""
+    }
 
     /// A display for `total` units of work (0 when unknown).
     public init(_ title: String, total: Int, plainInterval: Double = 30, interactive: Bool? = nil) {
@@ -28,38 +34,39 @@ public final class ProgressDisplay: @unchecked Sendable {
 
     /// Reports that `done` units are complete, with an optional status text (e.g. the loss).
     public func update(_ done: Int, status: String = "") {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !finished else { return }
-        let now = monotonicSeconds()
-        let interval = interactive ? 0.2 : plainInterval
-        guard now - lastDraw >= interval || done == total else { return }
-        lastDraw = now
-        let line = render(done, status: status, now: now)
-        lastLine = line
-        if interactive {
-            FileOutput.standardError.print("\r\u{1B}[K" + line)
-        } else {
-            FileOutput.standardError.print(line + "\n")
+        drawing.withLock { drawing in
+            guard !drawing.finished else { return }
+            let now = start.elapsedSeconds
+            let interval = interactive ? 0.2 : plainInterval
+            guard now - drawing.lastDraw >= interval || done == total else { return }
+            drawing.lastDraw = now
+            let line = render(done, status: status, elapsed: now)
+            drawing.lastLine = line
+            if interactive {
+                FileOutput.standardError.print("\r\u{1B}[K" + line)
+            } else {
+                FileOutput.standardError.print(line + "\n")
+            }
         }
     }
 
     /// Ends the display with a final line.
     public func finish(_ status: String = "") {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !finished else { return }
-        finished = true
-        if interactive {
-            let line = status.isEmpty && !lastLine.isEmpty ? lastLine : render(total, status: status, now: monotonicSeconds())
-            FileOutput.standardError.print("\r\u{1B}[K" + line + "\n")
-        } else if !status.isEmpty || !lastLine.contains("\(total)/\(total)") {
-            FileOutput.standardError.print(render(total, status: status, now: monotonicSeconds()) + "\n")
+        drawing.withLock { drawing in
+            guard !drawing.finished else { return }
+            drawing.finished = true
+            let lastLine = drawing.lastLine
+            if interactive {
+                let line = status.isEmpty && !lastLine.isEmpty
+                    ? lastLine : render(total, status: status, elapsed: start.elapsedSeconds)
+                FileOutput.standardError.print("\r\u{1B}[K" + line + "\n")
+            } else if !status.isEmpty || !lastLine.contains("\(total)/\(total)") {
+                FileOutput.standardError.print(render(total, status: status, elapsed: start.elapsedSeconds) + "\n")
+            }
         }
     }
 
-    private func render(_ done: Int, status: String, now: Double) -> String {
-        let elapsed = now - startTime
+    private func render(_ done: Int, status: String, elapsed: Double) -> String {
         var parts = [title]
         if total > 0 {
             let fraction = min(1, Double(done) / Double(total))

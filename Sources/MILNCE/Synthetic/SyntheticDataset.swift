@@ -7,6 +7,7 @@ import FoundationEssentials
 import POSIX
 import TorchFiles
 import Video
+import Synchronization
 
 // MARK: - Chance
 
@@ -389,36 +390,43 @@ public enum SyntheticDataset {
     }
 
     /// The work queue and outcome shared by the encoding threads.
-    private final class EncodingState: @unchecked Sendable {
-        private let lock = Lock()
-        private var next = 0
-        private var done = 0
-        private(set) var error: SyntheticDatasetError?
-        private(set) var encoderName: String?
+    private final class EncodingState: Sendable {
+        private struct Progress {
+            var next = 0
+            var done = 0
+            var error: SyntheticDatasetError?
+            var encoderName: String?
+        }
+        private let progress = Mutex(Progress())
+
+        /// The first failure, if any.
+        var error: SyntheticDatasetError? { progress.withLock { $0.error } }
+        /// The name of the encoder that made the first finished video.
+        var encoderName: String? { progress.withLock { $0.encoderName } }
 
         /// The next video to make, or nil when none is left or one has failed.
         func nextVideo(below count: Int) -> Int? {
-            lock.lock()
-            defer { lock.unlock() }
-            guard error == nil, next < count else { return nil }
-            next += 1
-            return next - 1
+            progress.withLock { progress in
+                guard progress.error == nil, progress.next < count else { return nil }
+                progress.next += 1
+                return progress.next - 1
+            }
         }
 
         /// Records a finished video; returns the number finished.
         func finished(encoder: String) -> Int {
-            lock.lock()
-            defer { lock.unlock() }
-            encoderName = encoderName ?? encoder
-            done += 1
-            return done
+            progress.withLock { progress in
+                progress.encoderName = progress.encoderName ?? encoder
+                progress.done += 1
+                return progress.done
+            }
         }
 
         /// Records the first failure.
         func failed(with failure: SyntheticDatasetError) {
-            lock.lock()
-            defer { lock.unlock() }
-            if error == nil { error = failure }
+            progress.withLock { progress in
+                if progress.error == nil { progress.error = failure }
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 import Dispatch
 import FoundationEssentials
 import POSIX
+import Synchronization
 
 // MARK: - Caption vocabulary
 
@@ -150,32 +151,35 @@ public struct CaptionVocabulary: Sendable {
 }
 
 /// What the workers of `collect` found, gathered under a lock.
-private final class CollectionResults: @unchecked Sendable {
+private final class CollectionResults: Sendable {
     struct Part {
         var words = WordSet()
         var failures: [(Int, CaptionVocabulary.Failure)] = []
         var captions = 0
     }
 
-    private let lock = Lock()
-    private var filesDone = 0
-    private(set) var parts: [Part]
+    private struct Gathered {
+        var filesDone = 0
+        var parts: [Part]
+    }
+    private let gathered: Mutex<Gathered>
 
     init(workerCount: Int) {
-        parts = [Part](repeating: Part(), count: workerCount)
+        gathered = Mutex(Gathered(parts: [Part](repeating: Part(), count: workerCount)))
     }
+
+    /// Each worker's part, once all have stored theirs.
+    var parts: [Part] { gathered.withLock { $0.parts } }
 
     /// Counts one more file done; returns the count.
     func fileFinished() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        filesDone += 1
-        return filesDone
+        gathered.withLock { gathered in
+            gathered.filesDone += 1
+            return gathered.filesDone
+        }
     }
 
     func store(worker: Int, words: WordSet, failures: [(Int, CaptionVocabulary.Failure)], captions: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        parts[worker] = Part(words: words, failures: failures, captions: captions)
+        gathered.withLock { $0.parts[worker] = Part(words: words, failures: failures, captions: captions) }
     }
 }

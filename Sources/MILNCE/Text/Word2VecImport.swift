@@ -206,11 +206,11 @@ public struct Word2VecImporter: Sendable {
     /// - Throws: `Word2VecImportError` as `read(from:progress:)` and `ImportedWordVectors.write(into:)`.
     public func importFile(at url: URL, into directory: URL,
                            progress: ((_ bytesRead: Int, _ totalBytes: Int) -> Void)? = nil) throws -> Word2VecImportReport {
-        let start = monotonicSeconds()
+        let start = ContinuousClock.now
         let vectors = try read(from: url, progress: progress)
         let (dictionary, matrix) = try vectors.write(into: directory)
         return Word2VecImportReport(statistics: vectors.statistics, dictionaryURL: dictionary, matrixURL: matrix,
-                                    seconds: monotonicSeconds() - start)
+                                    seconds: start.elapsedSeconds)
     }
 
     // MARK: Reading

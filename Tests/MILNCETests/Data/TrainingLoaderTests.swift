@@ -489,8 +489,8 @@ func channelMean(_ pixels: [UInt8], options o: LoaderOptions, position: Int, cha
             #expect(batches.next() != nil)
             // The workers now wait for room in the queue; the loop is left early.
         }
-        let deadline = monotonicSeconds() + 20
-        while context != nil && monotonicSeconds() < deadline { usleep(10_000) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        while context != nil && ContinuousClock.now < deadline { usleep(10_000) }
         // Each thread holds the epoch's context (through the work it was given) until it has
         // returned, so this also says that the epoch's threads have ended.
         #expect(context == nil, "the workers still hold the epoch's state")
