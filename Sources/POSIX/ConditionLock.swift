@@ -73,5 +73,5 @@ public final class ConditionLock<State> {
     }
 }
 
-// It wraps a pthread mutex and condition variable; the value is only reached with the mutex held.
+// @unchecked: wraps a pthread mutex and condition variable; the value is reached only with the mutex held.
 extension ConditionLock: @unchecked Sendable where State: Sendable {}

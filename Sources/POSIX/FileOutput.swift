@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// A failed system call: what was done, on which path, and the C library's words for `errno`.
 public struct SystemCallError: Error, CustomStringConvertible, Sendable {
@@ -26,11 +27,11 @@ public struct SystemCallError: Error, CustomStringConvertible, Sendable {
 
 /// A file open for writing through its descriptor, closed in `deinit` when it owns it; what
 /// Foundation's `FileHandle` does for writing, without the rest of Foundation.
-public final class FileOutput: @unchecked Sendable {
+public final class FileOutput: Sendable {
     /// The descriptor written to.
     public let descriptor: Int32
     private let ownsDescriptor: Bool
-    private var isClosed = false
+    private let isClosed = Atomic<Bool>(false)
 
     /// Standard output.
     public static let standardOutput = FileOutput(descriptor: STDOUT_FILENO, ownsDescriptor: false)
@@ -58,7 +59,7 @@ public final class FileOutput: @unchecked Sendable {
     }
 
     deinit {
-        if ownsDescriptor && !isClosed { Glibc.close(descriptor) }
+        if ownsDescriptor && !isClosed.load(ordering: .acquiring) { Glibc.close(descriptor) }
     }
 
     /// Writes every byte of `buffer`, retrying short and interrupted writes.
@@ -98,8 +99,7 @@ public final class FileOutput: @unchecked Sendable {
 
     /// Closes the descriptor (once; later calls do nothing).
     public func close() throws {
-        guard !isClosed else { return }
-        isClosed = true
+        guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         guard Glibc.close(descriptor) == 0 else { throw SystemCallError("close") }
     }
 }

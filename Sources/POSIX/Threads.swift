@@ -3,7 +3,7 @@ import Glibc
 /// Starts `body` on a new detached thread (`pthread_create`) named `name` (at most 15 bytes are
 /// kept), with a stack of `stackSize` bytes: what Foundation's `Thread` does here.
 public func startThread(named name: String, stackSize: Int = 4 << 20, _ body: @escaping @Sendable () -> Void) {
-    final class Start: @unchecked Sendable {
+    final class Start: Sendable {
         let name: String
         let body: @Sendable () -> Void
         init(name: String, body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }

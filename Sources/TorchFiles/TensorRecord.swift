@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Synchronization
 
 // MARK: - Storage
 
@@ -10,7 +11,7 @@ import Glibc
 /// the same `Storage` object after loading, and are written back as one storage.
 ///
 /// A storage is immutable once a load returns it; the loaders fill it in before returning.
-public final class Storage: @unchecked Sendable {
+public final class Storage: Sendable {
     /// The storage's name in its file (`"0"`, `"1"`, ... in a zip checkpoint); the writer assigns
     /// its own names, so this is informational.
     public let key: String
@@ -22,7 +23,12 @@ public final class Storage: @unchecked Sendable {
     /// The number of elements of `elementType` the storage holds.
     public let elementCount: Int
     /// The raw bytes, little-endian, `elementCount * elementType.byteCount` of them.
-    public internal(set) var bytes: [UInt8]
+    public internal(set) var bytes: [UInt8] {
+        get { filled.withLock { $0 } }
+        set { filled.withLock { $0 = newValue } }
+    }
+    /// The bytes, behind a lock because a legacy load fills them in after creating the storage.
+    private let filled: Mutex<[UInt8]>
 
     /// A storage holding `bytes` (little-endian) as elements of `elementType`.
     ///
@@ -43,7 +49,7 @@ public final class Storage: @unchecked Sendable {
         self.elementType = elementType
         self.location = location
         self.elementCount = elementCount
-        self.bytes = bytes
+        filled = Mutex(bytes)
     }
 }
 

@@ -193,7 +193,7 @@ public enum LoaderBenchmark {
 
 /// A generated training set: videos with moving texture, caption files, a train list and its
 /// caption index, in a folder of its own.
-public final class GeneratedTrainingSet: @unchecked Sendable {
+public final class GeneratedTrainingSet: Sendable {
     /// The folder holding everything.
     public let folder: URL
     /// The folder of the video files.
@@ -293,7 +293,7 @@ public final class GeneratedTrainingSet: @unchecked Sendable {
 
 /// Caption files only, HowTo100M-like (about a hundred captions per video), with their train list
 /// and caption index: what caption sampling is measured on.
-public final class GeneratedCaptionSet: @unchecked Sendable {
+public final class GeneratedCaptionSet: Sendable {
     /// The folder holding everything.
     public let folder: URL
     /// The train list (the video files themselves do not exist).

@@ -165,6 +165,7 @@ struct CaptionIndexLayout: Equatable {
 /// the file size; the caption tables (which scale with the dataset) are validated where they
 /// are read, and with `.full` verification also checksummed at open. Corrupt content gives a
 /// `CaptionIndexError`, never a crash.
+// @unchecked: wraps a read-only memory mapping (a raw pointer), unmapped only in `deinit`.
 public final class CaptionIndex: @unchecked Sendable {
     /// How much of the file to check when opening it.
     public enum Verification: Sendable {
@@ -494,7 +495,7 @@ public final class CaptionIndex: @unchecked Sendable {
 // MARK: - One video's captions
 
 /// One video's captions inside a `CaptionIndex` (keeps the index open).
-public struct IndexedCaptions: CaptionList, @unchecked Sendable {
+public struct IndexedCaptions: CaptionList, Sendable {
     /// The index.
     public let index: CaptionIndex
     /// The video number.

@@ -7,6 +7,7 @@ import Dispatch
 import FoundationEssentials
 import Glibc
 import POSIX
+import Synchronization
 
 #if _endian(big)
 #error("the caption index stores native little-endian numbers")
@@ -108,35 +109,20 @@ extension CaptionIndex {
     private static func parseBatch(trainList: TrainList, captionRoot: String, range: Range<Int>,
                                    reusing reuse: CaptionIndexReuse?, workers: Int) -> [ParsedVideo] {
         let count = range.count
-        let batch = ParsedBatch(count: count)
         let lanes = min(workers, count)
-        // Lane `lane` parses videos lane, lane + lanes, ...: each slot is written by one lane.
+        guard lanes > 0 else { return [] }
+        // Lane `lane` parses videos lane, lane + lanes, ..., and stores them once at its end.
+        let parsedByLane = Mutex([[ParsedVideo]](repeating: [], count: lanes))
         DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-            var offset = lane
-            while offset < count {
+            let parsed = stride(from: lane, to: count, by: lanes).map { offset in
                 let video = range.lowerBound + offset
-                let parsed = reuse?.copy(video: video)
+                return reuse?.copy(video: video)
                     ?? parseVideo(path: trainList.captionPath(at: video, captionRoot: captionRoot))
-                (batch.slots.baseAddress! + offset).initialize(to: parsed)
-                offset += lanes
             }
+            parsedByLane.withLock { $0[lane] = parsed }
         }
-        return batch.take()
-    }
-
-    /// The slots a batch's parsing threads write into.
-    private final class ParsedBatch: @unchecked Sendable {
-        // @unchecked: each slot is initialised by exactly one thread, and read by `take` after
-        // `concurrentPerform` has returned.
-        let slots: UnsafeMutableBufferPointer<ParsedVideo>
-        init(count: Int) { slots = .allocate(capacity: count) }
-        /// The parsed videos, in order; the slots are freed.
-        func take() -> [ParsedVideo] {
-            let parsed = Array(slots)
-            slots.deinitialize()
-            slots.deallocate()
-            return parsed
-        }
+        let byLane = parsedByLane.withLock { $0 }
+        return (0..<count).map { byLane[$0 % lanes][$0 / lanes] }
     }
 
     /// Reads the caption file at `path`, after taking its stamp: a file changed while it is read

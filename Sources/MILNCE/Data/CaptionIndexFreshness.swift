@@ -38,9 +38,7 @@ public enum CaptionFileStamp {
     public static func stamps(of trainList: TrainList, captionRoot: String, threads: Int = 32) -> [UInt64] {
         let count = trainList.count
         guard count > 0 else { return [] }
-        let results = UnsafeMutableBufferPointer<UInt64>.allocate(capacity: count)
-        defer { results.deallocate() }
-        let work = StampWork(results: results)
+        let work = StampWork(count: count)
         let chunk = 256
         let group = DispatchGroup()
         for lane in 0..<max(1, min(threads, (count + chunk - 1) / chunk)) {
@@ -49,24 +47,23 @@ public enum CaptionFileStamp {
                 while true {
                     let first = work.next.add(chunk, ordering: .relaxed).oldValue
                     guard first < count else { break }
-                    for video in first..<min(count, first + chunk) {
-                        work.results[video] = of(path: trainList.captionPath(at: video, captionRoot: captionRoot))
-                    }
+                    let videos = first..<min(count, first + chunk)
+                    let stamps = videos.map { of(path: trainList.captionPath(at: $0, captionRoot: captionRoot)) }
+                    work.results.withLock { $0.replaceSubrange(videos, with: stamps) }
                 }
                 group.leave()
             }
         }
         group.wait()
-        return Array(results)
+        return work.results.withLock { $0 }
     }
 
-    /// The shared state of the stat threads: the next video to take, and where to write.
-    private final class StampWork: @unchecked Sendable {
-        // @unchecked: each result slot is written by the one thread that took its chunk from
-        // `next`, and read after every thread has left the group.
+    /// The shared state of the stat threads: the next video to take, and the stamps taken (each
+    /// thread stores a chunk of 256 at a time).
+    private final class StampWork: Sendable {
         let next = Atomic<Int>(0)
-        let results: UnsafeMutableBufferPointer<UInt64>
-        init(results: UnsafeMutableBufferPointer<UInt64>) { self.results = results }
+        let results: Mutex<[UInt64]>
+        init(count: Int) { results = Mutex([UInt64](repeating: 0, count: count)) }
     }
 }
 

@@ -25,8 +25,7 @@ struct ParsedVideo: Sendable {
 
 /// What an update takes from the index it replaces: every video not marked for rereading is
 /// copied from `index` (built from the same train list and caption root).
-final class CaptionIndexReuse: @unchecked Sendable {
-    // @unchecked: every property is set in `init` and only read afterwards; `index` is read-only.
+final class CaptionIndexReuse: Sendable {
     let index: CaptionIndex
     /// `reread[v]`: whether video v's caption file must be read again.
     let reread: [Bool]

@@ -367,7 +367,8 @@ final class EpochContext: Sendable {
 
 /// The tensors of one batch.
 ///
-/// Unchecked `Sendable`: it wraps libtorch tensors (C handles) whose sample slices one thread each writes, read by the consumer only after the prefetcher's lock has ordered every write.
+// @unchecked: wraps libtorch tensors (C handles); one thread writes each sample's slice, and the
+// prefetcher's lock orders every write before the consumer reads.
 final class BatchMemory: @unchecked Sendable {
     /// uint8 `B x 3 x T x S x S`.
     let video: Tensor

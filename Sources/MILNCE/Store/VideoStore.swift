@@ -5,9 +5,8 @@ import Video
 
 /// One shard file, memory-mapped read-only for the life of the store: every reader of its
 /// members reads the same pages.
+// @unchecked: wraps a read-only memory mapping (a raw pointer), unmapped only in `deinit`.
 final class ShardMapping: @unchecked Sendable {
-    // Safe to share: the mapping is read-only and is unmapped only in `deinit`, after every
-    // reader that keeps this object alive has ended.
 
     /// The shard's path.
     let path: String

@@ -224,8 +224,8 @@ extension VideoStoreIndex {
 /// Opening checks the header, its checksum, the file size and the shard table; entries are
 /// checked where they are read (a corrupt entry gives an error, never a crash), and `verify()`
 /// checks every checksum.
+// @unchecked: wraps a read-only memory mapping (a raw pointer), unmapped only in `deinit`.
 public final class VideoStoreIndex: @unchecked Sendable {
-    // Safe to share: the mapping is read-only and never changes after `init`.
 
     /// The index file.
     public let path: String
