@@ -3,6 +3,9 @@
 // The MIL-NCE system: S3D-G and a word2vec text network trained end to end on
 // instructional videos, on libtorch (through the C++ shim `CTorch`) and FFmpeg.
 //
+// It builds on Linux only (glibc; FFmpeg, LIBLINEAR and zlib from the distribution's `-dev`
+// packages), which is why it names no Apple platform.
+//
 // libtorch is found from the `LIBTORCH` environment variable (a folder with
 // `include/` and `lib/`: an unpacked libtorch archive or any PyTorch install's
 // `torch/` folder), or else from the project's virtual environment `.venv`
@@ -63,14 +66,12 @@ let linkFlags = ["-L", libtorchLib, "-Xlinker", "-rpath", "-Xlinker", libtorchLi
 
 let package = Package(
     name: "MILNCE",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "milnce", targets: ["milnce"]),
         .library(name: "MILNCE", targets: ["MILNCE"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // MARK: libtorch
@@ -95,10 +96,11 @@ let package = Package(
         // MARK: The system
         .target(name: "MILNCE", dependencies: [
             "Torch", "TorchFiles", "Video", "POSIX", "CLinear", "CZlib",
-            .product(name: "Logging", package: "swift-log"),
         ]),
+        // MARK: Benchmarks and the data they generate, apart from the library
+        .target(name: "MILNCEBenchmarks", dependencies: ["MILNCE", "Torch", "Video", "POSIX"]),
         .executableTarget(name: "milnce", dependencies: [
-            "MILNCE", "POSIX",
+            "MILNCE", "MILNCEBenchmarks", "POSIX",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -109,7 +111,8 @@ let package = Package(
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchFiles", "TestSupport"]),
         .testTarget(name: "VideoTests", dependencies: ["Video", "TestSupport"]),
         .testTarget(name: "MILNCETests", dependencies: ["MILNCE", "TestSupport"]),
-        .testTarget(name: "milnceTests", dependencies: ["milnce", "TestSupport"]),
+        .testTarget(name: "MILNCEBenchmarksTests", dependencies: ["MILNCEBenchmarks", "MILNCE", "TestSupport"]),
+        .testTarget(name: "milnceTests", dependencies: ["milnce", "MILNCEBenchmarks", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6],
     cxxLanguageStandard: .cxx17

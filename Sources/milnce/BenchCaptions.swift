@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MILNCE
+import MILNCEBenchmarks
 import POSIX
 
 /// `milnce bench captions`: how long keeping the caption index current takes.

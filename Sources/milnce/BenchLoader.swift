@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import Glibc
 import MILNCE
+import MILNCEBenchmarks
 import POSIX
 import Torch
 import Video

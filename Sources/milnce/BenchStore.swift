@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MILNCE
+import MILNCEBenchmarks
 import POSIX
 import Video
 

@@ -1,5 +1,6 @@
 import Foundation
 import MILNCE
+import MILNCEBenchmarks
 import TestSupport
 import Testing
 import Video

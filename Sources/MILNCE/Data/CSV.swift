@@ -430,6 +430,17 @@ struct CSVTokenizer {
     }
 }
 
+// MARK: - Writing
+
+/// `text` as one CSV field: quoted, with its quotes doubled, when it holds a comma, a quote, a
+/// line break or outer spaces, so that this parser, Python's `csv` module and pandas all read
+/// it back unchanged.
+public func csvField(_ text: String) -> String {
+    let special = text.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+    guard special || text.hasPrefix(" ") || text.hasSuffix(" ") else { return text }
+    return "\"" + text.replacing("\"", with: "\"\"") + "\""
+}
+
 // MARK: - Files
 
 /// The whole content of the file at `path`.

@@ -61,50 +61,6 @@ public struct TensorBoardEvent: Equatable, Sendable {
         }
         return event.bytes
     }
-
-    /// Decodes an event, skipping fields this type does not hold.
-    init(decoding bytes: ArraySlice<UInt8>) throws {
-        self.init(wallTime: 0, step: 0)
-        var reader = ProtobufReader(bytes)
-        while let field = try reader.next() {
-            switch (field.number, field.value) {
-            case (Field.wallTime, .fixed64(let bits)):
-                wallTime = Double(bitPattern: bits)
-            case (Field.step, .varint(let bits)):
-                step = Int64(bitPattern: bits)
-            case (Field.fileVersion, .lengthDelimited(let text)):
-                fileVersion = String(decoding: text, as: UTF8.self)
-            case (Field.summary, .lengthDelimited(let summary)):
-                scalars += try TensorBoardEvent.decodeSummary(summary)
-            default:
-                break
-            }
-        }
-    }
-
-    /// The scalar values of a `Summary` message.
-    private static func decodeSummary(_ bytes: ArraySlice<UInt8>) throws -> [TensorBoardScalar] {
-        var result: [TensorBoardScalar] = []
-        var reader = ProtobufReader(bytes)
-        while let field = try reader.next() {
-            guard field.number == Field.summaryValue, case .lengthDelimited(let valueBytes) = field.value else { continue }
-            var tag = ""
-            var simpleValue: Float?
-            var valueReader = ProtobufReader(valueBytes)
-            while let valueField = try valueReader.next() {
-                switch (valueField.number, valueField.value) {
-                case (Field.valueTag, .lengthDelimited(let text)):
-                    tag = String(decoding: text, as: UTF8.self)
-                case (Field.valueSimpleValue, .fixed32(let bits)):
-                    simpleValue = Float(bitPattern: bits)
-                default:
-                    break
-                }
-            }
-            if let simpleValue { result.append(TensorBoardScalar(tag: tag, value: simpleValue)) }
-        }
-        return result
-    }
 }
 
 // MARK: - TFRecord framing

@@ -15,16 +15,6 @@ public enum TensorBoardError: Error, CustomStringConvertible, Equatable {
     case writeFailed(path: String, reason: String)
     /// The writer was closed before this call.
     case closed(path: String)
-    /// The event file could not be read.
-    case cannotRead(path: String, reason: String)
-    /// A record ends before its declared length or its checksums.
-    case truncatedRecord(path: String, offset: Int)
-    /// The checksum of a record's length does not match.
-    case corruptLength(path: String, offset: Int)
-    /// The checksum of a record's data does not match.
-    case corruptData(path: String, offset: Int)
-    /// A record's data is not an `Event` message.
-    case malformedEvent(path: String, offset: Int, reason: String)
 
     /// What failed, on what, and why.
     public var description: String {
@@ -37,18 +27,6 @@ public enum TensorBoardError: Error, CustomStringConvertible, Equatable {
             return "writing the TensorBoard event file \(path): \(reason)"
         case let .closed(path):
             return "writing the TensorBoard event file \(path): the writer is closed"
-        case let .cannotRead(path, reason):
-            return "reading the TensorBoard event file \(path): \(reason)"
-        case let .truncatedRecord(path, offset):
-            return "reading the TensorBoard event file \(path): the record at byte \(offset) is truncated"
-        case let .corruptLength(path, offset):
-            return "reading the TensorBoard event file \(path): the length of the record at byte \(offset) "
-                + "fails its CRC-32C check"
-        case let .corruptData(path, offset):
-            return "reading the TensorBoard event file \(path): the data of the record at byte \(offset) "
-                + "fails its CRC-32C check"
-        case let .malformedEvent(path, offset, reason):
-            return "reading the TensorBoard event file \(path): the record at byte \(offset) is not an event: \(reason)"
         }
     }
 }

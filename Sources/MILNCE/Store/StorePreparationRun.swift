@@ -240,8 +240,3 @@ private final class PartLock {
     deinit { close(descriptor) }
 }
 
-/// A CSV field, quoted when it holds a comma, a quote or a line break (quotes doubled).
-func csvField(_ text: String) -> String {
-    guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-    return "\"" + String(text.flatMap { $0 == "\"" ? ["\"", "\""] : [$0] }) + "\""
-}

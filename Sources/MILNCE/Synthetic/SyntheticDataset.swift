@@ -460,13 +460,6 @@ public enum SyntheticDataset {
         return "\(sign)\(magnitude / 10).\(magnitude % 10)"
     }
 
-    /// A CSV field, quoted when it holds a comma, a quote, a line break or outer spaces.
-    static func csvField(_ value: String) -> String {
-        let special = value.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
-        guard special || value.hasPrefix(" ") || value.hasSuffix(" ") else { return value }
-        return "\"" + value.replacing("\"", with: "\"\"") + "\""
-    }
-
     // MARK: Descriptions
 
     static func describe(_ plan: SyntheticDatasetPlan, encoder: String) -> SyntheticDatasetDescription {

@@ -142,10 +142,6 @@ struct GeneratedDataset {
                 #expect(try sampler.sample(video: video, using: &fromIndex) == sampler.sample(from: file, using: &fromFile))
             }
         }
-        let benchmark = try index.benchmarkSampling(tokenizer: tokenizer, samples: 300)
-        #expect(benchmark.samples == 300)
-        #expect(benchmark.indexMicrosecondsPerSample > 0 && benchmark.csvMicrosecondsPerSample > 0)
-        print(benchmark)
     }
 
     @Test func corruptOrTruncatedIndexFilesGiveTypedErrors() throws {

@@ -147,27 +147,27 @@ struct TensorBoardTests {
         // A flipped bit in the second record's data.
         var corruptData = bytes
         corruptData[headerLength + 14] ^= 0x10
-        #expect(throws: TensorBoardError.corruptData(path: path, offset: headerLength)) {
+        #expect(throws: TensorBoardReadError.corruptData(path: path, offset: headerLength)) {
             try TensorBoardEventReader.events(in: corruptData, path: path)
         }
         // A flipped bit in its length.
         var corruptLength = bytes
         corruptLength[headerLength] ^= 0x01
-        #expect(throws: TensorBoardError.corruptLength(path: path, offset: headerLength)) {
+        #expect(throws: TensorBoardReadError.corruptLength(path: path, offset: headerLength)) {
             try TensorBoardEventReader.events(in: corruptLength, path: path)
         }
         // A flipped bit in its stored data checksum.
         var corruptChecksum = bytes
         let secondEnd = headerLength + Int(bytes[headerLength]) + 16
         corruptChecksum[secondEnd - 1] ^= 0x80
-        #expect(throws: TensorBoardError.corruptData(path: path, offset: headerLength)) {
+        #expect(throws: TensorBoardReadError.corruptData(path: path, offset: headerLength)) {
             try TensorBoardEventReader.events(in: corruptChecksum, path: path)
         }
         // Cut short.
-        #expect(throws: TensorBoardError.truncatedRecord(path: path, offset: headerLength)) {
+        #expect(throws: TensorBoardReadError.truncatedRecord(path: path, offset: headerLength)) {
             try TensorBoardEventReader.events(in: Array(bytes[..<(secondEnd - 2)]), path: path)
         }
-        #expect(throws: TensorBoardError.truncatedRecord(path: path, offset: headerLength)) {
+        #expect(throws: TensorBoardReadError.truncatedRecord(path: path, offset: headerLength)) {
             try TensorBoardEventReader.events(in: Array(bytes[..<(headerLength + 5)]), path: path)
         }
         // A record whose checksums hold but whose data is not a protocol buffer message.
@@ -177,10 +177,10 @@ struct TensorBoardTests {
         withUnsafeBytes(of: CRC32C.masked(CRC32C.checksum(garbage[headerLength...])).littleEndian) { garbage.append(contentsOf: $0) }
         garbage += junk
         withUnsafeBytes(of: CRC32C.masked(CRC32C.checksum(junk)).littleEndian) { garbage.append(contentsOf: $0) }
-        #expect(throws: TensorBoardError.self) {
+        #expect(throws: TensorBoardReadError.self) {
             try TensorBoardEventReader.events(in: garbage, path: path)
         }
-        #expect(throws: TensorBoardError.self) {
+        #expect(throws: TensorBoardReadError.self) {
             try TensorBoardEventReader.events(at: directory.appendingPathComponent("missing"))
         }
     }
@@ -208,7 +208,7 @@ struct TensorBoardTests {
         let output = try EvaluationOracle.run(script, arguments: [writer.fileURL.path])
         // TensorBoard stops before the corrupt record, keeping only the header (or raises).
         #expect(["1", "DataLossError"].contains(output.trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(throws: TensorBoardError.self) { try TensorBoardEventReader.events(at: writer.fileURL) }
+        #expect(throws: TensorBoardReadError.self) { try TensorBoardEventReader.events(at: writer.fileURL) }
     }
 }
 

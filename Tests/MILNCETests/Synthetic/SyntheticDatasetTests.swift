@@ -517,9 +517,10 @@ struct SyntheticDatasetGenerationTests {
 
     @Test("caption CSV fields are quoted only when they must be")
     func csvFields() {
-        #expect(SyntheticDataset.csvField("the red square moves left") == "the red square moves left")
-        #expect(SyntheticDataset.csvField("a, b") == "\"a, b\"")
-        #expect(SyntheticDataset.csvField("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(csvField("the red square moves left") == "the red square moves left")
+        #expect(csvField("a, b") == "\"a, b\"")
+        #expect(csvField("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(csvField(" padded") == "\" padded\"")
         #expect(SyntheticDataset.decimal(tenths: 123) == "12.3")
         #expect(SyntheticDataset.decimal(tenths: 7) == "0.7")
     }

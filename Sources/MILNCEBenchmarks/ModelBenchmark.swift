@@ -1,4 +1,5 @@
 import FoundationEssentials
+import MILNCE
 import POSIX
 import Torch
 

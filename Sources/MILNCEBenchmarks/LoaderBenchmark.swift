@@ -4,40 +4,10 @@
 
 import FoundationEssentials
 import Glibc
+import MILNCE
 import POSIX
 import Torch
 import Video
-
-// MARK: - Processor time
-
-/// The processor time this process has used, with that of its finished child processes (the
-/// `ffmpeg` processes of the reference's method), from `getrusage`.
-public struct ProcessorTime: Sendable, Equatable {
-    /// User and system seconds of this process's threads.
-    public var ownSeconds: Double
-    /// User and system seconds of the child processes that have ended and been waited for.
-    public var childrenSeconds: Double
-
-    /// Both together.
-    public var totalSeconds: Double { ownSeconds + childrenSeconds }
-
-    /// The time used so far.
-    public static var now: ProcessorTime {
-        ProcessorTime(ownSeconds: seconds(of: RUSAGE_SELF), childrenSeconds: seconds(of: RUSAGE_CHILDREN))
-    }
-
-    /// The time used between `earlier` and this reading.
-    public func since(_ earlier: ProcessorTime) -> ProcessorTime {
-        ProcessorTime(ownSeconds: ownSeconds - earlier.ownSeconds, childrenSeconds: childrenSeconds - earlier.childrenSeconds)
-    }
-
-    private static func seconds(of who: __rusage_who) -> Double {
-        var usage = rusage()
-        guard getrusage(__rusage_who_t(who.rawValue), &usage) == 0 else { return 0 }
-        func value(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) * 1e-6 }
-        return value(usage.ru_utime) + value(usage.ru_stime)
-    }
-}
 
 // MARK: - Clip decoding
 

@@ -3,6 +3,7 @@
 // transcode, and the CPU time to decode a training clip from a member in memory.
 
 import FoundationEssentials
+import MILNCE
 import POSIX
 import Synchronization
 import Video

@@ -2,6 +2,7 @@
 // index, so that the training loader can read it both ways with the same samples.
 
 import FoundationEssentials
+import MILNCE
 import POSIX
 import Video
 

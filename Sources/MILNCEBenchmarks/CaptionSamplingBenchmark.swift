@@ -3,6 +3,7 @@
 
 import FoundationEssentials
 import Glibc
+import MILNCE
 
 // MARK: - Benchmark
 
@@ -141,8 +142,8 @@ extension CaptionIndex {
         let step = changed == 0 ? 1 : max(1, trainList.count / changed)
         for video in stride(from: 0, to: trainList.count, by: step).prefix(changed) {
             let file = trainList.captionPath(at: video, captionRoot: captionRoot)
-            if let bytes = try? readFileBytes(file) {
-                try Data(bytes).write(to: URL(fileURLWithPath: file + ".rewritten"))
+            if let bytes = try? Data(contentsOf: URL(fileURLWithPath: file)) {
+                try bytes.write(to: URL(fileURLWithPath: file + ".rewritten"))
                 guard rename(file + ".rewritten", file) == 0 else {
                     throw CaptionIndexError(path: path, operation: "benchmarking",
                                             reason: .system("cannot replace \(file): \(String(cString: strerror(errno)))"))
