@@ -239,6 +239,28 @@ struct CSVTokenizer {
     private var recordFieldEnds: [Int] = []
     private var recordLine = 1
 
+    // Where the scan is: the byte, its line, the state, the start of a line of blanks (re-read
+    // when content follows) and the line an open quote began on.
+    private var index = 0
+    private var line = 1
+    private var state = State.startRecord
+    private var lineStartIndex = 0
+    private var quoteLine = 1
+
+    private static let newline: UInt8 = 0x0A, carriageReturn: UInt8 = 0x0D, comma: UInt8 = 0x2C
+    private static let quote: UInt8 = 0x22, space: UInt8 = 0x20, tab: UInt8 = 0x09
+
+    /// What a state did with the byte at `index`.
+    private enum Step {
+        /// It took the byte: the scan moves past it, counting a line break.
+        case consumed
+        /// The next state reads the same byte again.
+        case reread
+        /// It took several bytes at once (none of them a line break it has not counted), or goes
+        /// back: the scan goes on at this index.
+        case continueAt(Int)
+    }
+
     init(bytes: UnsafeRawBufferPointer) {
         self.bytes = bytes
         content.reserveCapacity(bytes.count)
@@ -246,148 +268,164 @@ struct CSVTokenizer {
 
     mutating func run() throws {
         let count = bytes.count
-        var index = 0
         if count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { index = 3 }
-        var state = State.startRecord
-        var line = 1
-        var lineStartIndex = index
-        var quoteLine = 1
-        let newline: UInt8 = 0x0A, carriageReturn: UInt8 = 0x0D, comma: UInt8 = 0x2C, quote: UInt8 = 0x22
-        let space: UInt8 = 0x20, tab: UInt8 = 0x09
-
+        lineStartIndex = index
         while index < count {
             let byte = bytes[index]
-            var consumed = true
-            switch state {
-            case .startRecord:
-                if byte == newline {
-                    // Blank line: skipped.
-                } else if byte == carriageReturn {
-                    state = .eatCarriageReturnInBlankLine
-                } else if byte == space || byte == tab {
-                    lineStartIndex = index
-                    state = .whitespaceLine
-                } else {
-                    recordLine = line
-                    state = .startField
-                    consumed = false
-                }
-            case .whitespaceLine:
-                if byte == newline {
-                    state = .startRecord
-                } else if byte == carriageReturn {
-                    state = .eatCarriageReturnInBlankLine
-                } else if byte == space || byte == tab {
-                    // Still blank.
-                } else {
-                    index = lineStartIndex
-                    recordLine = line
-                    state = .startField
-                    consumed = false
-                    continue
-                }
-            case .startField:
-                if byte == newline {
-                    endField()
-                    try endLine()
-                    state = .startRecord
-                } else if byte == carriageReturn {
-                    endField()
-                    state = .eatCarriageReturn
-                } else if byte == quote {
-                    quoteLine = line
-                    state = .inQuotedField
-                } else if byte == comma {
-                    endField()
-                } else {
-                    content.append(byte)
-                    state = .inField
-                }
-            case .inField:
-                if byte == newline {
-                    endField()
-                    try endLine()
-                    state = .startRecord
-                } else if byte == carriageReturn {
-                    endField()
-                    state = .eatCarriageReturn
-                } else if byte == comma {
-                    endField()
-                    state = .startField
-                } else {
-                    // The rest of the field up to the next special byte, at once.
-                    var end = index + 1
-                    while end < count {
-                        let next = bytes[end]
-                        if next == comma || next == newline || next == carriageReturn { break }
-                        end += 1
-                    }
-                    content.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
-                    index = end
-                    continue
-                }
-            case .inQuotedField:
-                if byte == quote {
-                    state = .quoteInQuotedField
-                } else {
-                    // Up to the next quote at once, counting the line breaks inside.
-                    var end = index
-                    while end < count {
-                        let next = bytes[end]
-                        if next == quote { break }
-                        if next == newline || (next == carriageReturn && (end + 1 >= count || bytes[end + 1] != newline)) {
-                            line += 1
-                        }
-                        end += 1
-                    }
-                    content.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
-                    index = end
-                    continue
-                }
-            case .quoteInQuotedField:
-                if byte == quote {
-                    content.append(byte)
-                    state = .inQuotedField
-                } else if byte == comma {
-                    endField()
-                    state = .startField
-                } else if byte == newline {
-                    endField()
-                    try endLine()
-                    state = .startRecord
-                } else if byte == carriageReturn {
-                    endField()
-                    state = .eatCarriageReturn
-                } else {
-                    content.append(byte)
-                    state = .inField
-                }
-            case .eatCarriageReturn:
-                if byte == newline {
-                    try endLine()
-                    state = .startRecord
-                } else if byte == comma {
-                    try endLine()
-                    recordLine = line
-                    endField()
-                    state = .startField
-                } else {
-                    try endLine()
-                    state = .startRecord
-                    consumed = false
-                }
-            case .eatCarriageReturnInBlankLine:
-                state = .startRecord
-                if byte != newline && byte != comma { consumed = false }
-            }
-            if consumed {
-                if byte == newline || (byte == carriageReturn && (index + 1 >= count || bytes[index + 1] != newline)) {
-                    line += 1
-                }
+            switch try step(byte) {
+            case .consumed:
+                if endsLine(byte, at: index) { line += 1 }
                 index += 1
+            case .reread:
+                break
+            case .continueAt(let next):
+                index = next
             }
         }
+        try finish()
+    }
 
+    /// Whether `byte` at `position` ends a line: `\n`, or a `\r` not followed by `\n`.
+    private func endsLine(_ byte: UInt8, at position: Int) -> Bool {
+        byte == Self.newline
+            || (byte == Self.carriageReturn && (position + 1 >= bytes.count || bytes[position + 1] != Self.newline))
+    }
+
+    private mutating func step(_ byte: UInt8) throws -> Step {
+        switch state {
+        case .startRecord: return startRecord(byte)
+        case .whitespaceLine: return whitespaceLine(byte)
+        case .startField: return try startField(byte)
+        case .inField: return try inField(byte)
+        case .inQuotedField: return inQuotedField(byte)
+        case .quoteInQuotedField: return try quoteInQuotedField(byte)
+        case .eatCarriageReturn: return try eatCarriageReturn(byte)
+        case .eatCarriageReturnInBlankLine:
+            state = .startRecord
+            return byte != Self.newline && byte != Self.comma ? .reread : .consumed
+        }
+    }
+
+    private mutating func startRecord(_ byte: UInt8) -> Step {
+        if byte == Self.newline {
+            // Blank line: skipped.
+        } else if byte == Self.carriageReturn {
+            state = .eatCarriageReturnInBlankLine
+        } else if byte == Self.space || byte == Self.tab {
+            lineStartIndex = index
+            state = .whitespaceLine
+        } else {
+            recordLine = line
+            state = .startField
+            return .reread
+        }
+        return .consumed
+    }
+
+    private mutating func whitespaceLine(_ byte: UInt8) -> Step {
+        if byte == Self.newline {
+            state = .startRecord
+        } else if byte == Self.carriageReturn {
+            state = .eatCarriageReturnInBlankLine
+        } else if byte != Self.space && byte != Self.tab {
+            // Content after blanks: the line is read again from its start as a record.
+            recordLine = line
+            state = .startField
+            return .continueAt(lineStartIndex)
+        }
+        return .consumed
+    }
+
+    /// The end of a field at a line break or comma, for the states where one ends it.
+    private mutating func endFieldAt(_ byte: UInt8) throws -> Bool {
+        switch byte {
+        case Self.newline:
+            endField()
+            try endLine()
+            state = .startRecord
+        case Self.carriageReturn:
+            endField()
+            state = .eatCarriageReturn
+        case Self.comma:
+            endField()
+            state = .startField
+        default:
+            return false
+        }
+        return true
+    }
+
+    private mutating func startField(_ byte: UInt8) throws -> Step {
+        if try endFieldAt(byte) { return .consumed }
+        if byte == Self.quote {
+            quoteLine = line
+            state = .inQuotedField
+        } else {
+            content.append(byte)
+            state = .inField
+        }
+        return .consumed
+    }
+
+    private mutating func inField(_ byte: UInt8) throws -> Step {
+        if try endFieldAt(byte) { return .consumed }
+        // The rest of the field up to the next special byte, at once.
+        var end = index + 1
+        while end < bytes.count {
+            let next = bytes[end]
+            if next == Self.comma || next == Self.newline || next == Self.carriageReturn { break }
+            end += 1
+        }
+        content.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+        return .continueAt(end)
+    }
+
+    private mutating func inQuotedField(_ byte: UInt8) -> Step {
+        if byte == Self.quote {
+            state = .quoteInQuotedField
+            return .consumed
+        }
+        // Up to the next quote at once, counting the line breaks inside.
+        var end = index
+        while end < bytes.count {
+            let next = bytes[end]
+            if next == Self.quote { break }
+            if endsLine(next, at: end) { line += 1 }
+            end += 1
+        }
+        content.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[index..<end]))
+        return .continueAt(end)
+    }
+
+    private mutating func quoteInQuotedField(_ byte: UInt8) throws -> Step {
+        if byte == Self.quote {
+            content.append(byte)
+            state = .inQuotedField
+        } else if try !endFieldAt(byte) {
+            // Text after a closing quote joins the field, as in pandas.
+            content.append(byte)
+            state = .inField
+        }
+        return .consumed
+    }
+
+    private mutating func eatCarriageReturn(_ byte: UInt8) throws -> Step {
+        try endLine()
+        if byte == Self.newline {
+            state = .startRecord
+        } else if byte == Self.comma {
+            recordLine = line
+            endField()
+            state = .startField
+        } else {
+            state = .startRecord
+            return .reread
+        }
+        return .consumed
+    }
+
+    /// The end of the input: the open field and record end, or an open quote is an error.
+    private mutating func finish() throws {
         switch state {
         case .startRecord, .whitespaceLine, .eatCarriageReturnInBlankLine:
             break

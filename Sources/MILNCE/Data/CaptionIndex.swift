@@ -231,6 +231,40 @@ public final class CaptionIndex: @unchecked Sendable {
         let fail = { (reason: CaptionIndexError.Reason) in
             CaptionIndexError(path: path, operation: "opening", reason: reason)
         }
+        let (base, size) = try CaptionIndex.map(path, fail: fail)
+        let header: IndexHeader
+        do {
+            header = try IndexHeader(base: base, fileSize: size, fail: fail)
+            try header.verifySections(base: base, verification: verification, fail: fail)
+        } catch {
+            munmap(UnsafeMutableRawPointer(mutating: base), size)
+            throw error
+        }
+        self.base = base
+        mappedLength = size
+        layout = header.layout
+        offsets = header.sectionOffsets
+        videoCount = Int(header.layout.videoCount)
+        captionCount = Int(header.layout.captionCount)
+        trainListFingerprint = header.trainListFingerprint
+        timeAnomalies = header.timeAnomalies
+        captionRoot = String(decoding: UnsafeRawBufferPointer(start: base + offsets[11],
+                                                              count: Int(header.layout.captionRootByteCount)),
+                             as: UTF8.self)
+        try validateTables()
+        if let trainList {
+            guard trainList.count == videoCount else {
+                throw fail(.trainListMismatch("\(videoCount) videos in the index, \(trainList.count) in the list"))
+            }
+            guard trainList.fingerprint == trainListFingerprint else {
+                throw fail(.trainListMismatch("same number of videos, different paths"))
+            }
+        }
+    }
+
+    /// Maps the file at `path` read-only: its first byte and its length (at least a header's).
+    private static func map(_ path: String, fail: (CaptionIndexError.Reason) -> CaptionIndexError) throws
+        -> (UnsafeRawPointer, Int) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw fail(.system(String(cString: strerror(errno)))) }
         defer { close(descriptor) }
@@ -240,15 +274,27 @@ public final class CaptionIndex: @unchecked Sendable {
         guard size >= UInt64(CaptionIndexLayout.headerSize) else {
             throw fail(.truncated(expectedBytes: UInt64(CaptionIndexLayout.headerSize), actualBytes: size))
         }
-        guard let mapping = mmap(nil, Int(size), PROT_READ, MAP_SHARED, descriptor, 0), mapping != MAP_FAILED else {
+        guard size <= UInt64(Int.max), let mapping = mmap(nil, Int(size), PROT_READ, MAP_SHARED, descriptor, 0),
+              mapping != MAP_FAILED else {
             throw fail(.system("cannot map the file: " + String(cString: strerror(errno))))
         }
-        let base = UnsafeRawPointer(mapping)
-        do {
+        return (UnsafeRawPointer(mapping), Int(size))
+    }
+
+    /// The header of a mapped index, checked: magic, version, checksum, and counts that describe
+    /// a file of exactly the mapped size.
+    private struct IndexHeader {
+        let layout: CaptionIndexLayout
+        let sectionOffsets: [Int]
+        let sectionLengths: [Int]
+        let fileSize: Int
+        let trainListFingerprint: UInt64
+        let timeAnomalies: CaptionTimeAnomalies
+        private let header: UnsafeRawBufferPointer
+
+        init(base: UnsafeRawPointer, fileSize size: Int, fail: (CaptionIndexError.Reason) -> CaptionIndexError) throws {
             let header = UnsafeRawBufferPointer(start: base, count: CaptionIndexLayout.headerSize)
-            func field(_ offset: Int) -> UInt64 {
-                UInt64(littleEndian: header.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
-            }
+            self.header = header
             guard header.prefix(8).elementsEqual(CaptionIndexLayout.magic) else { throw fail(.notAnIndex) }
             let version = UInt32(littleEndian: header.loadUnaligned(fromByteOffset: CaptionIndexLayout.versionOffset,
                                                                     as: UInt32.self))
@@ -257,10 +303,11 @@ public final class CaptionIndex: @unchecked Sendable {
             }
             let headerChecksum = StreamingChecksum.of(UnsafeRawBufferPointer(rebasing:
                 header[0..<CaptionIndexLayout.headerChecksumOffset]))
-            guard headerChecksum == field(CaptionIndexLayout.headerChecksumOffset) else {
+            guard headerChecksum == IndexHeader.field(CaptionIndexLayout.headerChecksumOffset, of: header) else {
                 throw fail(.checksumMismatch("header"))
             }
-            let layout = CaptionIndexLayout(
+            let field = { IndexHeader.field($0, of: header) }
+            layout = CaptionIndexLayout(
                 videoCount: field(CaptionIndexLayout.videoCountOffset),
                 captionCount: field(CaptionIndexLayout.captionCountOffset),
                 textByteCount: field(CaptionIndexLayout.textBytesOffset),
@@ -268,39 +315,23 @@ public final class CaptionIndex: @unchecked Sendable {
                 failureCount: field(CaptionIndexLayout.failureCountOffset),
                 failureMessageByteCount: field(CaptionIndexLayout.failureBytesOffset),
                 captionRootByteCount: field(CaptionIndexLayout.rootBytesOffset))
-            guard let (sectionOffsets, fileSize) = layout.sectionOffsets, fileSize == field(CaptionIndexLayout.fileSizeOffset),
+            guard let (offsets, fileSize) = layout.sectionOffsets, fileSize == field(CaptionIndexLayout.fileSizeOffset),
                   fileSize <= UInt64(Int.max), layout.videoCount <= UInt64(Int32.max),
                   layout.captionCount <= UInt64(Int.max / 8) else {
                 throw fail(.inconsistent("the header's counts do not describe a file"))
             }
-            guard size >= fileSize else { throw fail(.truncated(expectedBytes: fileSize, actualBytes: size)) }
-            guard size == fileSize else { throw fail(.trailingBytes(expectedBytes: fileSize, actualBytes: size)) }
-            let lengths = layout.sectionLengths ?? []
-            for section in 0..<CaptionIndexLayout.sectionCount
-            where verification == .full || !CaptionIndexLayout.captionSections.contains(section) {
-                let bytes = UnsafeRawBufferPointer(start: base + Int(sectionOffsets[section]), count: Int(lengths[section]))
-                let stored = field(CaptionIndexLayout.checksumsOffset + 8 * section)
-                guard StreamingChecksum.of(bytes) == stored else {
-                    throw fail(.checksumMismatch(CaptionIndexLayout.sectionNames[section]))
-                }
+            guard UInt64(size) >= fileSize else { throw fail(.truncated(expectedBytes: fileSize, actualBytes: UInt64(size))) }
+            guard UInt64(size) == fileSize else {
+                throw fail(.trailingBytes(expectedBytes: fileSize, actualBytes: UInt64(size)))
             }
-            for section in 0..<CaptionIndexLayout.sectionCount {
-                let end = Int(sectionOffsets[section] + lengths[section])
-                let next = section + 1 < CaptionIndexLayout.sectionCount ? Int(sectionOffsets[section + 1]) : Int(fileSize)
-                guard UnsafeRawBufferPointer(start: base + end, count: next - end).allSatisfy({ $0 == 0 }) else {
-                    throw fail(.inconsistent("the padding after the \(CaptionIndexLayout.sectionNames[section]) is not zero"))
-                }
-            }
-            self.base = base
-            mappedLength = Int(size)
-            self.layout = layout
-            offsets = sectionOffsets.map { Int($0) }
-            videoCount = Int(layout.videoCount)
-            captionCount = Int(layout.captionCount)
+            self.fileSize = Int(fileSize)
+            sectionOffsets = offsets.map { Int($0) }
+            sectionLengths = (layout.sectionLengths ?? []).map { Int($0) }
             trainListFingerprint = field(CaptionIndexLayout.fingerprintOffset)
+            let videoCount = layout.videoCount
             func reference(_ offset: Int) -> CaptionReference? {
                 let video = field(offset)
-                guard video < layout.videoCount else { return nil }
+                guard video < videoCount else { return nil }
                 return CaptionReference(video: Int(video), caption: Int(clamping: field(offset + 8)))
             }
             timeAnomalies = CaptionTimeAnomalies(
@@ -308,20 +339,31 @@ public final class CaptionIndex: @unchecked Sendable {
                 firstReversed: reference(CaptionIndexLayout.firstReversedOffset),
                 negativeCount: Int(clamping: field(CaptionIndexLayout.negativeCountOffset)),
                 firstNegative: reference(CaptionIndexLayout.firstNegativeOffset))
-            captionRoot = String(decoding: UnsafeRawBufferPointer(start: base + offsets[11],
-                                                                  count: Int(layout.captionRootByteCount)),
-                                 as: UTF8.self)
-        } catch {
-            munmap(mapping, Int(size))
-            throw error
         }
-        try validateTables()
-        if let trainList {
-            guard trainList.count == videoCount else {
-                throw fail(.trainListMismatch("\(videoCount) videos in the index, \(trainList.count) in the list"))
+
+        /// The little-endian UInt64 at `offset` of the header.
+        static func field(_ offset: Int, of header: UnsafeRawBufferPointer) -> UInt64 {
+            UInt64(littleEndian: header.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        }
+
+        /// Checks the sections' checksums (the caption tables' only with `.full`) and that the
+        /// padding between sections is zero.
+        func verifySections(base: UnsafeRawPointer, verification: Verification,
+                            fail: (CaptionIndexError.Reason) -> CaptionIndexError) throws {
+            for section in 0..<CaptionIndexLayout.sectionCount
+            where verification == .full || !CaptionIndexLayout.captionSections.contains(section) {
+                let bytes = UnsafeRawBufferPointer(start: base + sectionOffsets[section], count: sectionLengths[section])
+                let stored = IndexHeader.field(CaptionIndexLayout.checksumsOffset + 8 * section, of: header)
+                guard StreamingChecksum.of(bytes) == stored else {
+                    throw fail(.checksumMismatch(CaptionIndexLayout.sectionNames[section]))
+                }
             }
-            guard trainList.fingerprint == trainListFingerprint else {
-                throw fail(.trainListMismatch("same number of videos, different paths"))
+            for section in 0..<CaptionIndexLayout.sectionCount {
+                let end = sectionOffsets[section] + sectionLengths[section]
+                let next = section + 1 < CaptionIndexLayout.sectionCount ? sectionOffsets[section + 1] : fileSize
+                guard UnsafeRawBufferPointer(start: base + end, count: next - end).allSatisfy({ $0 == 0 }) else {
+                    throw fail(.inconsistent("the padding after the \(CaptionIndexLayout.sectionNames[section]) is not zero"))
+                }
             }
         }
     }
