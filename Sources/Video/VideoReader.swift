@@ -88,6 +88,55 @@ public final class VideoReader {
         try self.init(url: url, openedContext: context, findsStreamInfo: true, memoryInput: nil, threadCount: threadCount)
     }
 
+    /// The first video stream that is not a cover picture, as `[0]` in a filter graph picks.
+    private static func firstVideoStream(of context: UnsafeMutablePointer<AVFormatContext>) -> Int32? {
+        for index in 0..<Int(context.pointee.nb_streams) {
+            guard let stream = context.pointee.streams[index] else { continue }
+            if stream.pointee.codecpar.pointee.codec_type == AVMEDIA_TYPE_VIDEO
+                && stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 {
+                return Int32(index)
+            }
+        }
+        return nil
+    }
+
+    /// The clockwise rotation a display matrix asks for, in whole degrees 0..<360 (0 without one).
+    private static func rotationDegrees(_ displayMatrix: UnsafePointer<Int32>?) -> Int {
+        guard let displayMatrix, case let angle = av_display_rotation_get(displayMatrix), angle.isFinite else { return 0 }
+        let degrees = Int(angle.rounded().truncatingRemainder(dividingBy: 360))
+        return (degrees + 360) % 360
+    }
+
+    /// The average frame rate, else the real base frame rate, else 0.
+    private static func framesPerSecond(of stream: UnsafeMutablePointer<AVStream>) -> Double {
+        let average = stream.pointee.avg_frame_rate
+        let real = stream.pointee.r_frame_rate
+        if average.num > 0 && average.den > 0 { return av_q2d(average) }
+        if real.num > 0 && real.den > 0 { return av_q2d(real) }
+        return 0
+    }
+
+    /// The container's duration, else the stream's, else 0.
+    private static func durationSeconds(of context: UnsafeMutablePointer<AVFormatContext>,
+                                        stream: UnsafeMutablePointer<AVStream>) -> Double {
+        if context.pointee.duration != noTimestamp && context.pointee.duration > 0 {
+            return Double(context.pointee.duration) / Double(AV_TIME_BASE)
+        }
+        if stream.pointee.duration != noTimestamp && stream.pointee.duration > 0 {
+            return Double(stream.pointee.duration) * av_q2d(stream.pointee.time_base)
+        }
+        return 0
+    }
+
+    /// Whether `ffmpeg` would seek a little earlier: when some stream has B-frames and the format
+    /// does not seek to presentation times (its "dts heuristic").
+    private static func seeksEarlierForDelay(_ context: UnsafeMutablePointer<AVFormatContext>) -> Bool {
+        let anyDelay = (0..<Int(context.pointee.nb_streams)).contains { index in
+            (context.pointee.streams[index]?.pointee.codecpar.pointee.video_delay ?? 0) > 0
+        }
+        return anyDelay && (context.pointee.iformat.pointee.flags & AVFMT_SEEK_TO_PTS) == 0
+    }
+
     /// Takes over `context`, just opened by `avformat_open_input` (and closes it when this fails),
     /// and finds its video stream; `findsStreamInfo` decodes the first frames to learn what the
     /// container does not declare. `memoryInput` is the I/O the context reads through, if not a file.
@@ -105,18 +154,7 @@ public final class VideoReader {
             throw VideoError.unknownFormat(path: path, reason: ffmpegErrorMessage(probeStatus))
         }
 
-        // The first video stream that is not a cover picture, as `[0]` in a filter graph picks.
-        var found: Int32 = -1
-        for index in 0..<Int(context.pointee.nb_streams) {
-            guard let stream = context.pointee.streams[index] else { continue }
-            let parameters = stream.pointee.codecpar.pointee
-            if parameters.codec_type == AVMEDIA_TYPE_VIDEO
-                && stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC == 0 {
-                found = Int32(index)
-                break
-            }
-        }
-        guard found >= 0, let stream = context.pointee.streams[Int(found)] else {
+        guard let found = VideoReader.firstVideoStream(of: context), let stream = context.pointee.streams[Int(found)] else {
             var owned: UnsafeMutablePointer<AVFormatContext>? = context
             avformat_close_input(&owned)
             throw VideoError.noVideoStream(path: path)
@@ -133,41 +171,15 @@ public final class VideoReader {
         declaredFrameCount = stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil
         let displayMatrix = cffmpeg_stream_display_matrix(stream)
         orientation = Orientation(displayMatrix: displayMatrix)
-        if let displayMatrix, case let angle = av_display_rotation_get(displayMatrix), angle.isFinite {
-            let degrees = Int(angle.rounded().truncatingRemainder(dividingBy: 360))
-            rotationDegrees = (degrees + 360) % 360
-        } else {
-            rotationDegrees = 0
-        }
-
-        let average = stream.pointee.avg_frame_rate
-        let real = stream.pointee.r_frame_rate
-        if average.num > 0 && average.den > 0 {
-            framesPerSecond = av_q2d(average)
-        } else if real.num > 0 && real.den > 0 {
-            framesPerSecond = av_q2d(real)
-        } else {
-            framesPerSecond = 0
-        }
-        if context.pointee.duration != noTimestamp && context.pointee.duration > 0 {
-            durationSeconds = Double(context.pointee.duration) / Double(AV_TIME_BASE)
-        } else if stream.pointee.duration != noTimestamp && stream.pointee.duration > 0 {
-            durationSeconds = Double(stream.pointee.duration) * av_q2d(stream.pointee.time_base)
-        } else {
-            durationSeconds = 0
-        }
+        rotationDegrees = VideoReader.rotationDegrees(displayMatrix)
+        framesPerSecond = VideoReader.framesPerSecond(of: stream)
+        durationSeconds = VideoReader.durationSeconds(of: context, stream: stream)
 
         // Only the video stream is read.
         for index in 0..<Int(context.pointee.nb_streams) where index != Int(found) {
             context.pointee.streams[index]?.pointee.discard = AVDISCARD_ALL
         }
-
-        // `ffmpeg` seeks a little earlier when some stream has B-frames (its "dts heuristic").
-        var anyDelay = false
-        for index in 0..<Int(context.pointee.nb_streams) {
-            if let other = context.pointee.streams[index], other.pointee.codecpar.pointee.video_delay > 0 { anyDelay = true }
-        }
-        seeksEarlierForDelay = anyDelay && (context.pointee.iformat.pointee.flags & AVFMT_SEEK_TO_PTS) == 0
+        seeksEarlierForDelay = VideoReader.seeksEarlierForDelay(context)
         streamCount = Int(context.pointee.nb_streams)
 
         guard let codec = avcodec_find_decoder(parameters.pointee.codec_id) else {

@@ -14,10 +14,10 @@ public enum WordFiles {
     public static func loadDictionary(from url: URL) throws -> [String] {
         let array = try NumPyFile.load(contentsOf: url)
         guard case .strings(let words, let shape) = array else {
-            throw ModelError.badCheckpoint("\(url.path): the word dictionary must be a NumPy array of strings, found numbers")
+            throw WordFileFormatError(path: url.path, problem: "the word dictionary must be a NumPy array of strings, found numbers")
         }
         guard shape.count == 1 else {
-            throw ModelError.badCheckpoint("\(url.path): the word dictionary must be 1-dimensional, found shape \(shape)")
+            throw WordFileFormatError(path: url.path, problem: "the word dictionary must be 1-dimensional, found shape \(shape)")
         }
         return words
     }
@@ -33,7 +33,7 @@ public enum WordFiles {
         let record: TensorRecord
         if url.pathExtension == "npy" {
             guard case .numeric(let numbers) = try NumPyFile.load(contentsOf: url) else {
-                throw ModelError.badCheckpoint("\(url.path): the word2vec matrix must be numeric")
+                throw WordFileFormatError(path: url.path, problem: "the word2vec matrix must be numeric")
             }
             record = numbers
         } else {
@@ -43,11 +43,11 @@ public enum WordFiles {
             } else if let single = value.asTensorDictionary, single.count == 1 {
                 record = single[0].tensor
             } else {
-                throw ModelError.badCheckpoint("\(url.path): expected a saved tensor (the word2vec matrix)")
+                throw WordFileFormatError(path: url.path, problem: "expected a saved tensor (the word2vec matrix)")
             }
         }
         guard record.shape.count == 2, record.shape[0] > 0, record.shape[1] > 0 else {
-            throw ModelError.badCheckpoint("\(url.path): the word2vec matrix must be 2-dimensional, found shape \(record.shape)")
+            throw WordFileFormatError(path: url.path, problem: "the word2vec matrix must be 2-dimensional, found shape \(record.shape)")
         }
         return record
     }
@@ -84,6 +84,17 @@ public enum WordFiles {
         try check(rows: shape[0], columns: shape[1], vectors: "the word vectors \(wordVectors.path)",
                   wordCount: words.count, dictionary: dictionary.path)
     }
+}
+
+/// A word file that is not what the text network reads: a dictionary that is not a 1-dimensional
+/// array of strings, or a word-vector matrix that is not a 2-dimensional numeric tensor.
+public struct WordFileFormatError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The file.
+    public var path: String
+    /// What is wrong with it.
+    public var problem: String
+
+    public var description: String { "\(path): \(problem)" }
 }
 
 /// A word-vector matrix that does not fit its dictionary, or has another width than the

@@ -108,3 +108,10 @@ extension TrainingInputs {
         return "=> copied the dictionary \(source.path) to \(target.path), beside the checkpoints"
     }
 }
+
+extension TrainingConfiguration {
+    /// The training videos: the store of `videoStore` when one is given, else the files under `videoRoot`.
+    func trainingVideos() throws -> TrainingVideoSource {
+        videoStore.isEmpty ? .folder(URL(fileURLWithPath: videoRoot)) : .store(try VideoStore(at: videoStore))
+    }
+}

@@ -47,10 +47,3 @@ public enum TrainingVideoSource: Sendable {
         }
     }
 }
-
-extension TrainingConfiguration {
-    /// The training videos: the store of `videoStore` when one is given, else the files under `videoRoot`.
-    func trainingVideos() throws -> TrainingVideoSource {
-        videoStore.isEmpty ? .folder(URL(fileURLWithPath: videoRoot)) : .store(try VideoStore(at: videoStore))
-    }
-}
