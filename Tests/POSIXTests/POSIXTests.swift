@@ -1,13 +1,33 @@
 import Foundation
 import Glibc
 @testable import POSIX
+import Synchronization
 import Testing
 
-/// A number shared between threads under a `Condition`.
-final class Counter: @unchecked Sendable { var value = 0 }
+/// A number shared between threads; the tests wait for it to change under a `Condition`.
+final class Counter: Sendable {
+    private let state = Mutex(0)
 
-/// A result handed from one thread to another under a `Condition`.
-final class Outcome: @unchecked Sendable { var result: Result<Int32, Error>? }
+    /// The current number.
+    var value: Int { state.withLock { $0 } }
+
+    /// Sets the number.
+    func set(_ value: Int) { state.withLock { $0 = value } }
+
+    /// Adds one to the number.
+    func increment() { state.withLock { $0 += 1 } }
+}
+
+/// A result handed from one thread to another; the receiver waits for it under a `Condition`.
+final class Outcome: Sendable {
+    private let state = Mutex<Result<Int32, Error>?>(nil)
+
+    /// The result handed over, or nil before.
+    var result: Result<Int32, Error>? {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
+}
 
 extension Result {
     /// The error of a failure, else nil.
@@ -58,7 +78,7 @@ extension Result {
             let polled = Counter()
             startThread(named: "posix-poll") {
                 while child.isRunning {}
-                poller.withLock { polled.value = 1 }
+                poller.withLock { polled.set(1) }
                 poller.broadcast()
             }
             #expect(try child.wait() == 7)
@@ -157,7 +177,7 @@ extension Result {
         let counter = Counter()
         for index in 0..<8 {
             startThread(named: "posix-test-\(index)") {
-                condition.withLock { counter.value += 1 }
+                condition.withLock { counter.increment() }
                 condition.broadcast()
             }
         }
