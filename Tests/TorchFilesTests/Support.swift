@@ -30,22 +30,7 @@ func pythonJSON(_ script: String, arguments: [String] = []) throws -> Any {
     return try JSONSerialization.jsonObject(with: Data(output.utf8), options: [.fragmentsAllowed])
 }
 
-// MARK: - Reproducible randomness
-
-/// SplitMix64: a small seeded generator, so that every random test reproduces.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+// MARK: - Reproducible randomness (from TestSupport's `SeededGenerator`)
 
 /// `count` random bytes.
 func randomBytes(_ count: Int, using generator: inout SeededGenerator) -> [UInt8] {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import Torch
@@ -99,9 +100,12 @@ import TestSupport
 }
 
 /// Collects errors from several threads.
-final class ErrorBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var storage: [String] = []
-    func append(_ message: String) { lock.lock(); storage.append(message); lock.unlock() }
-    var values: [String] { lock.lock(); defer { lock.unlock() }; return storage }
+final class ErrorBox: Sendable {
+    private let storage = Mutex<[String]>([])
+
+    /// Adds one error's message.
+    func append(_ message: String) { storage.withLock { $0.append(message) } }
+
+    /// The messages so far.
+    var values: [String] { storage.withLock { $0 } }
 }

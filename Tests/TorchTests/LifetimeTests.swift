@@ -1,67 +1,28 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Torch
 
 /// Handles are freed deterministically: loops of operations neither leak handles nor grow the
-/// process's memory, and errors leave nothing behind.
+/// process's memory, and errors leave nothing behind. The loops run in a `MemoryProbe` process of
+/// their own, so that no other test's tensors or allocations are counted.
 @Suite(.serialized) struct LifetimeTests {
-    static func residentBytes() -> Int {
-        guard let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-        let fields = statm.split(separator: " ")
-        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) : 0
+    @Test func hundredThousandOperationsDoNotGrowMemory() throws {
+        let report = try MemoryProbe.run("tensor-operations")
+        #expect(try report.figure("leaked-handles") == 0, "\(report)")
+        let growth = try report.figure("resident-growth-bytes")
+        #expect(growth < 8 << 20, "resident memory grew by \(growth) bytes\n\(report)")
     }
 
-    /// Runs in a child process of its own, so that no other test's tensors are counted.
-    @Test func hundredThousandOperationsDoNotGrowMemory() async {
-        await #expect(processExitsWith: .success) {
-            let a = try Tensor.ones([64, 64])
-            let b = try Tensor.full([64, 64], value: 0.5)
-            func work(_ iterations: Int) throws {
-                for _ in 0..<iterations {
-                    let c = try (a * b + a).relu()
-                    _ = try c.sum()
-                }
-            }
-            try work(2_000)  // warm up allocator caches
-            let handlesBefore = Tensor.liveCount
-            let memoryBefore = LifetimeTests.residentBytes()
-            try work(25_000)  // 4 operations each: 100,000 operations
-            let growth = LifetimeTests.residentBytes() - memoryBefore
-            if Tensor.liveCount != handlesBefore {
-                print("leaked \(Tensor.liveCount - handlesBefore) tensor handles")
-                exit(1)
-            }
-            if growth >= 8 << 20 {
-                print("resident memory grew by \(growth) bytes")
-                exit(2)
-            }
-        }
+    @Test func failedOperationsLeaveNoHandles() throws {
+        let report = try MemoryProbe.run("failed-operations")
+        #expect(try report.figure("failed-operations") == 3000, "every operation of the loop must fail\n\(report)")
+        #expect(try report.figure("leaked-handles") == 0, "\(report)")
     }
 
-    @Test func failedOperationsLeaveNoHandles() async {
-        await #expect(processExitsWith: .success) {
-            let a = try Tensor.zeros([2, 3])
-            let before = Tensor.liveCount
-            for _ in 0..<1000 {
-                _ = try? a.matmul(a)
-                _ = try? a.reshaped([7])
-                _ = try? Tensor.cat([a, try Tensor.zeros([3])])
-            }
-            if Tensor.liveCount != before { exit(1) }
-        }
-    }
-
-    @Test func autogradGraphsAreReleased() async {
-        await #expect(processExitsWith: .success) {
-            let weight = try Tensor.randn([32, 32], generator: Generator(seed: 1)).setRequiresGrad()
-            let before = Tensor.liveCount
-            for _ in 0..<500 {
-                let loss = try weight.matmul(weight).relu().sum()
-                try loss.backward()
-                try weight.setGrad(nil)
-            }
-            if Tensor.liveCount != before { exit(1) }
-        }
+    @Test func autogradGraphsAreReleased() throws {
+        let report = try MemoryProbe.run("autograd-graphs")
+        #expect(try report.figure("leaked-handles") == 0, "\(report)")
     }
 
     @Test func viewsKeepTheirStorageAlive() throws {

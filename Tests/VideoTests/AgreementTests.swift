@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 @testable import Video
@@ -137,17 +138,16 @@ struct AgreementTests {
 }
 
 /// The worst difference seen, printed as the tests go.
-final class AgreementLog: @unchecked Sendable {
+final class AgreementLog: Sendable {
     static let shared = AgreementLog()
-    private let lock = NSLock()
-    private var worst = -1.0
+    private let worst = Mutex(-1.0)
 
     func record(_ difference: Double, for name: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if difference > worst {
-            worst = difference
-            print("agreement: worst mean absolute difference so far \(difference) (\(name))")
+        worst.withLock { worst in
+            if difference > worst {
+                worst = difference
+                print("agreement: worst mean absolute difference so far \(difference) (\(name))")
+            }
         }
     }
 }

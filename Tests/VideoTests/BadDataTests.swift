@@ -46,7 +46,7 @@ enum BadFile: String, CaseIterable, Sendable {
         }
         func corrupt(_ url: URL, as name: String) throws -> URL {
             var data = try Data(contentsOf: url)
-            var generator = SplitMix(seed: 42)
+            var generator = SeededGenerator(seed: 42)
             let start = data.count * 35 / 100, end = data.count * 65 / 100
             for index in start..<end { data[index] = UInt8(truncatingIfNeeded: generator.next()) }
             let target = folder.appendingPathComponent(name)
@@ -93,24 +93,11 @@ enum BadFile: String, CaseIterable, Sendable {
         case .corruptMiddleWebM:
             return try corrupt(source("corrupt.webm", vp9), as: "corrupt-middle.webm")
         case .randomBytesNamedMP4:
-            var generator = SplitMix(seed: 7)
+            var generator = SeededGenerator(seed: 7)
             let url = folder.appendingPathComponent("random.mp4")
             try Data((0..<20_000).map { _ in UInt8(truncatingIfNeeded: generator.next()) }).write(to: url)
             return url
         }
-    }
-}
-
-/// A small deterministic random number generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

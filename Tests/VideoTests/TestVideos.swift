@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import TestSupport
 import Testing
 @testable import Video
@@ -115,15 +116,22 @@ enum TestVideos {
 }
 
 /// Encodes the recipe videos once, into one temporary folder.
-final class EncodedVideoCache: @unchecked Sendable {
+final class EncodedVideoCache: Sendable {
     static let shared = EncodedVideoCache()
-    private let lock = NSLock()
-    private var made: [TestVideos.Video]?
+    /// The videos once encoded; the lock is held while they are encoded, so they are encoded once.
+    private let made = Mutex<[TestVideos.Video]?>(nil)
 
     func videos() throws -> [TestVideos.Video] {
-        lock.lock()
-        defer { lock.unlock() }
-        if let made { return made }
+        try made.withLock { made in
+            if let made { return made }
+            let videos = try EncodedVideoCache.encode()
+            made = videos
+            return videos
+        }
+    }
+
+    /// Encodes every recipe into a new temporary folder.
+    private static func encode() throws -> [TestVideos.Video] {
         let ffmpeg = try TestVideos.ffmpeg()
         let folder = try TestEnvironment.temporaryDirectory("videos")
         var videos: [TestVideos.Video] = []
@@ -140,7 +148,6 @@ final class EncodedVideoCache: @unchecked Sendable {
             }
             videos.append(TestVideos.Video(name: recipe.name, url: url))
         }
-        made = videos
         return videos
     }
 }

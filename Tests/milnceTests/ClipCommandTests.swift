@@ -1,5 +1,6 @@
 import Foundation
 import MILNCE
+import Synchronization
 import TestSupport
 import Testing
 import Video
@@ -15,13 +16,13 @@ enum ClipTestVideo {
     static func url() throws -> URL { try shared.get() }
 
     /// The video's folder, removed when the test process exits.
-    nonisolated(unsafe) private static var folder: URL?
+    private static let folder = Mutex<URL?>(nil)
 
     private static func make() throws -> URL {
         let folder = try TestEnvironment.temporaryDirectory("clip")
-        ClipTestVideo.folder = folder
+        ClipTestVideo.folder.withLock { $0 = folder }
         atexit {
-            if let folder = ClipTestVideo.folder { try? FileManager.default.removeItem(at: folder) }
+            if let folder = ClipTestVideo.folder.withLock({ $0 }) { try? FileManager.default.removeItem(at: folder) }
         }
         let url = folder.appendingPathComponent("texture.mp4")
         let width = 320, height = 240

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MILNCE
+import Synchronization
 import Testing
 import TestSupport
 import Torch
@@ -9,20 +10,21 @@ import TorchFiles
 
 /// A tiny generated dataset shared by the training tests (made once per test process).
 enum TrainingFixture {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var made: SyntheticDatasetLayout?
+    /// The dataset once made; the lock is held while it is made, so it is made once.
+    private static let made = Mutex<SyntheticDatasetLayout?>(nil)
 
     /// 12 training videos of 12 s at 32 px, 1 held-out video.
     static func dataset() throws -> SyntheticDatasetLayout {
-        lock.lock()
-        defer { lock.unlock() }
-        if let made { return made }
-        let folder = try TestEnvironment.temporaryDirectory("train-data")
-        let options = SyntheticDatasetOptions(trainingVideoCount: 12, evaluationVideoCount: 1, videoSeconds: 14,
-                                              eventsPerVideo: 2, frameSize: 32, framesPerSecond: 8, seed: 3)
-        try SyntheticDataset.generate(options: options, in: folder)
-        made = SyntheticDatasetLayout(root: folder)
-        return made!
+        try made.withLock { made in
+            if let made { return made }
+            let folder = try TestEnvironment.temporaryDirectory("train-data")
+            let options = SyntheticDatasetOptions(trainingVideoCount: 12, evaluationVideoCount: 1, videoSeconds: 14,
+                                                  eventsPerVideo: 2, frameSize: 32, framesPerSecond: 8, seed: 3)
+            try SyntheticDataset.generate(options: options, in: folder)
+            let layout = SyntheticDatasetLayout(root: folder)
+            made = layout
+            return layout
+        }
     }
 
     /// `milnce train` arguments for the fixture: 8 frames of 32 px, 2 candidates.

@@ -223,29 +223,6 @@ func storedGzip(_ bytes: [UInt8]) -> [UInt8] {
     return output
 }
 
-private let crcTable: [UInt32] = (0..<256).map { index in
-    var crc = UInt32(index)
-    for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-    return crc
-}
-
-/// CRC-32 (IEEE), table-driven.
-func crc32(_ bytes: [UInt8]) -> UInt32 {
-    var crc: UInt32 = 0xFFFF_FFFF
-    crcTable.withUnsafeBufferPointer { table in
-        bytes.withUnsafeBufferPointer { data in
-            let tableBase = table.baseAddress!
-            guard var pointer = data.baseAddress else { return }
-            let end = pointer + data.count
-            while pointer < end {
-                crc = tableBase[Int((crc ^ UInt32(pointer.pointee)) & 0xFF)] ^ (crc >> 8)
-                pointer += 1
-            }
-        }
-    }
-    return ~crc
-}
-
 /// The built `milnce` executable: beside this test bundle, or in the package's `.build/debug`.
 func milnceExecutable() throws -> URL {
     let candidates = [

@@ -1,5 +1,6 @@
 import Foundation
 @testable import MILNCE
+import Synchronization
 import Testing
 import TestSupport
 import Torch
@@ -219,13 +220,12 @@ struct EvaluationRunTests {
         #expect(alone["items"] == 5 && alone["evaluated"] == 4)
         #expect(single.lastFailures.map(\.item) == [folder.missingRow])
 
-        final class Results: @unchecked Sendable {
-            let lock = NSLock()
+        struct Results {
             var metrics: [Int: [String: Double]?] = [:]
             var failures: [Int: [Int]] = [:]
             var errors: [String] = []
         }
-        let results = Results()
+        let shared = Mutex(Results())
         let store = scratch.appendingPathComponent("store").path
         let done = DispatchGroup()
         for rank in 0..<2 {
@@ -239,18 +239,18 @@ struct EvaluationRunTests {
                                                                     tokenizer: Tokenizer(words: words), options: options)
                     let metrics = try evaluation.evaluate(model: try EvaluationFixtures.randomModel(words: words),
                                                           device: .cpu, group: group)
-                    results.lock.lock()
-                    results.metrics[rank] = metrics
-                    results.failures[rank] = evaluation.lastFailures.map(\.item)
-                    results.lock.unlock()
+                    let failures = evaluation.lastFailures.map(\.item)
+                    shared.withLock {
+                        $0.metrics[rank] = metrics
+                        $0.failures[rank] = failures
+                    }
                 } catch {
-                    results.lock.lock()
-                    results.errors.append("rank \(rank): \(error)")
-                    results.lock.unlock()
+                    shared.withLock { $0.errors.append("rank \(rank): \(error)") }
                 }
             }
         }
         done.wait()
+        let results = shared.withLock { $0 }
         #expect(results.errors.isEmpty, "\(results.errors)")
         #expect(results.metrics[0] == .some(alone))
         #expect(results.metrics[1] == .some(nil))

@@ -38,7 +38,7 @@ struct HMDBLinearEvaluationTests {
     /// three splits.
     private func makeData(classCount: Int, videoCount: Int, dimension: Int, seed: UInt64)
         -> (features: [Float], windowVideos: [Int], videos: [LinearEvaluationVideo]) {
-        var random = EvaluationTestRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let centres = (0..<classCount).map { _ in (0..<dimension).map { _ in random.normal() * 0.5 } }
         var features: [Float] = []
         var windowVideos: [Int] = []

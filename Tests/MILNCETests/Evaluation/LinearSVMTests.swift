@@ -44,7 +44,7 @@ private struct BlobProblem: CustomTestStringConvertible, Sendable {
 
     /// Training features, training labels, test features.
     func generate() -> (train: [Float], labels: [Int], test: [Float]) {
-        var random = EvaluationTestRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         // Labels are spread non-contiguously so that label order and class index differ.
         let labelValues = (0..<classCount).map { $0 * 3 - 7 }
         let centres = (0..<classCount).map { _ in

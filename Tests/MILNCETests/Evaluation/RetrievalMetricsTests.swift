@@ -46,7 +46,7 @@ private struct MatrixCase: CustomTestStringConvertible, Sendable {
     var testDescription: String { "\(name) \(rows)x\(columns)" }
 
     func values() -> [Float] {
-        var random = EvaluationTestRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         var result = [Float](repeating: 0, count: rows * columns)
         for index in result.indices {
             switch kind {

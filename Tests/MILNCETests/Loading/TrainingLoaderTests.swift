@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 import Torch
@@ -13,7 +14,7 @@ import Video
 /// is `20 × (whole second)`, its blue value a left-to-right gradient. So a decoded frame says
 /// which video and which second it came from. Each good video has three captions (0–3 s, 4–6 s,
 /// 7–9 s), whose clips (widened to 5 s) and seeks stay inside the video.
-final class LoaderDataset: @unchecked Sendable {
+final class LoaderDataset: Sendable {
     static let width = 96
     static let height = 64
     static let framesPerSecond = 10.0
@@ -53,18 +54,14 @@ final class LoaderDataset: @unchecked Sendable {
     static func get() throws -> LoaderDataset { try shared.get() }
 
     /// The shared dataset's folder, removed when the test process exits.
-    private static let folderLock = NSLock()
-    nonisolated(unsafe) private static var sharedFolder: URL?
+    private static let sharedFolder = Mutex<URL?>(nil)
 
     private init() throws {
-        folder = try TestEnvironment.temporaryDirectory("loader")
-        LoaderDataset.folderLock.lock()
-        LoaderDataset.sharedFolder = folder
-        LoaderDataset.folderLock.unlock()
+        let scratch = try TestEnvironment.temporaryDirectory("loader")
+        folder = scratch
+        LoaderDataset.sharedFolder.withLock { $0 = scratch }
         atexit {
-            LoaderDataset.folderLock.lock()
-            if let folder = LoaderDataset.sharedFolder { try? FileManager.default.removeItem(at: folder) }
-            LoaderDataset.folderLock.unlock()
+            if let folder = LoaderDataset.sharedFolder.withLock({ $0 }) { try? FileManager.default.removeItem(at: folder) }
         }
         videoRoot = folder.appendingPathComponent("videos")
         captionRoot = folder.appendingPathComponent("captions").path

@@ -231,7 +231,7 @@ struct LinePlotTests {
 
     @Test("a training report PNG decodes to the rendered pixels")
     func pngOfPlot() throws {
-        var random = EvaluationTestRandom(seed: 77)
+        var random = SeededGenerator(seed: 77)
         let steps = (0..<500).map { Double($0 * 20) }
         let loss = steps.map { 6 * Foundation.exp(-$0 / 3000) + 0.2 * Double.random(in: 0..<1, using: &random) }
         let epochs = (0..<12).map(Double.init)

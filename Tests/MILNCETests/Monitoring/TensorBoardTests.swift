@@ -1,5 +1,6 @@
 import Foundation
 import MILNCE
+import Synchronization
 import Testing
 import TestSupport
 
@@ -213,9 +214,8 @@ struct TensorBoardTests {
 }
 
 /// A counter safe to increment from several threads.
-private final class ManagedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func increment() { lock.lock(); count += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+private final class ManagedCounter: Sendable {
+    private let count = Mutex(0)
+    func increment() { count.withLock { $0 += 1 } }
+    var value: Int { count.withLock { $0 } }
 }

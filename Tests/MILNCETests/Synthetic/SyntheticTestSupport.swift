@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 import Video
@@ -17,20 +18,15 @@ enum SyntheticFixtures {
     /// The shared dataset, or the error that prevented making it.
     static let shared: Result<SyntheticDatasetSummary, Error> = Result {
         let folder = try TestEnvironment.temporaryDirectory("synth")
-        folderLock.lock()
-        sharedFolder = folder
-        folderLock.unlock()
+        sharedFolder.withLock { $0 = folder }
         atexit {
-            SyntheticFixtures.folderLock.lock()
-            if let folder = SyntheticFixtures.sharedFolder { try? FileManager.default.removeItem(at: folder) }
-            SyntheticFixtures.folderLock.unlock()
+            if let folder = SyntheticFixtures.sharedFolder.withLock({ $0 }) { try? FileManager.default.removeItem(at: folder) }
         }
         return try SyntheticDataset.generate(options: options, in: folder)
     }
 
     /// The shared dataset's folder, removed when the test process exits.
-    private static let folderLock = NSLock()
-    nonisolated(unsafe) private static var sharedFolder: URL?
+    private static let sharedFolder = Mutex<URL?>(nil)
 
     /// The shared dataset's summary; throws when it could not be made.
     static func dataset() throws -> SyntheticDatasetSummary {

@@ -41,7 +41,7 @@ struct VectorFileContents {
     /// `count` words `w0`, `w1`, ... with vectors of small multiples of 1/1024 (exact in decimal
     /// text and in float32).
     static func generated(count: Int, dimension: Int, seed: UInt64, prefix: String = "w") -> VectorFileContents {
-        var random = Word2VecTestRandom(seed: seed)
+        var random = SeededGenerator(seed: seed)
         let vectors = (0..<count).map { _ in
             (0..<dimension).map { _ in Float(Int(random.next() % 8193) - 4096) / 1024 }
         }
@@ -112,30 +112,7 @@ private func littleEndian32(_ value: UInt32) -> [UInt8] {
     [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value >> 16 & 0xFF), UInt8(value >> 24)]
 }
 
-/// CRC-32 (IEEE, as gzip uses it).
-func crc32(_ bytes: [UInt8]) -> UInt32 {
-    var crc: UInt32 = 0xFFFF_FFFF
-    for byte in bytes {
-        crc ^= UInt32(byte)
-        for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
-    }
-    return ~crc
-}
-
 // MARK: - Helpers
-
-/// SplitMix64: reproducible test data.
-struct Word2VecTestRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476C_E4E5_B9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Writes `bytes` to a new file in `folder`.
 @discardableResult

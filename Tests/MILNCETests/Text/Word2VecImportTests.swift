@@ -102,7 +102,7 @@ import TorchFiles
         try PythonOracle.require()
         let folder = try TestEnvironment.temporaryDirectory("w2v-python")
         defer { try? FileManager.default.removeItem(at: folder) }
-        var random = Word2VecTestRandom(seed: 11)
+        var random = SeededGenerator(seed: 11)
         let words = ["the", "cat", "é", "日本", "naïve", "New_York", "don't", "x"]
         let vectors = words.map { _ in (0..<5).map { _ in Float(Double(random.next() % 2_000_001) / 1e6 - 1) } }
         let contents = VectorFileContents(words: words, vectors: vectors)
@@ -196,7 +196,7 @@ import TorchFiles
         try PythonOracle.require()
         let folder = try TestEnvironment.temporaryDirectory("w2v-network")
         defer { try? FileManager.default.removeItem(at: folder) }
-        var random = Word2VecTestRandom(seed: 21)
+        var random = SeededGenerator(seed: 21)
         let vocabulary = ["the", "a", "cut", "onion", "into", "pieces", "add", "salt", "pan", "oil", "don't", "stir",
                           "Stir", "é", "New_York", "heat", "water", "boil", "pasta", "garlic", "rare", "word"]
         let vectors = vocabulary.map { _ in (0..<300).map { _ in Float(Double(random.next() % 2_000_001) / 1e6 - 1) } }
@@ -593,7 +593,7 @@ struct MalformedVectorFile: CustomTestStringConvertible, Sendable {
     @Test func damagedFilesNeverCrash() throws {
         let folder = try TestEnvironment.temporaryDirectory("w2v-fuzz")
         defer { try? FileManager.default.removeItem(at: folder) }
-        var random = Word2VecTestRandom(seed: 99)
+        var random = SeededGenerator(seed: 99)
         let contents = VectorFileContents.generated(count: 12, dimension: 3, seed: 7)
         var outcomes = (succeeded: 0, failed: 0)
         for iteration in 0..<400 {
@@ -644,7 +644,7 @@ struct MalformedVectorFile: CustomTestStringConvertible, Sendable {
     /// Random decimals in every common spelling, and long and extreme ones: bit-identical to
     /// `strtod` then float32.
     @Test func decimalsMatchStrtodBitForBit() {
-        var random = Word2VecTestRandom(seed: 17)
+        var random = SeededGenerator(seed: 17)
         var mismatches: [String] = []
         for iteration in 0..<60_000 {
             let value = Double(bitPattern: random.next() & 0x3FFF_FFFF_FFFF_FFFF) .truncatingRemainder(dividingBy: 1e6)
