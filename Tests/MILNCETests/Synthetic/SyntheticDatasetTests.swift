@@ -108,7 +108,7 @@ struct SyntheticDatasetFileTests {
         #expect(summary.metadata.chance == RetrievalChance(queries: table.rowCount))
 
         // Python's own CSV reader agrees.
-        try PythonOracle.require()
+        try TestEnvironment.requireOracle()
         let report = try runPython("""
         import sys, os, csv
         root = sys.argv[1]
@@ -150,7 +150,7 @@ struct SyntheticDatasetFileTests {
         #expect(matrix.elementType == .float32)
         #expect(matrix.shape == [words.count + 1, SyntheticLanguage.wordVectorDimension])
 
-        try PythonOracle.require()
+        try TestEnvironment.requireOracle("numpy", "torch")
         let report = try runPython("""
         import sys, json, numpy as np, torch
         folder = sys.argv[1]
