@@ -86,7 +86,7 @@ extension TestEnvironment {
     /// The failure of a test whose oracle `what` is missing: it names the oracle and how to
     /// install it. Oracles are never skipped, in CI or outside it.
     public static func missingOracle(_ what: String, install: String = "make setup") -> TestSupportError {
-        TestSupportError("the oracle \(what) is missing: install it with `\(install)`")
+        TestSupportError("missing oracle: \(what); install it with `\(install)`")
     }
 
     /// The project's Python, with each of the Python modules `modules` importable (`"pandas"`,
@@ -111,7 +111,7 @@ extension TestEnvironment {
                                 install: install)
         }
         guard missing.isEmpty else {
-            throw missingOracle("Python module \(missing.joined(separator: ", ")) (in \(python.path))", install: install)
+            throw missingOracle("the Python module \(missing.joined(separator: ", ")) (in \(python.path))", install: install)
         }
         foundModules.withLock { $0.formUnion(wanted) }
         return python
