@@ -65,10 +65,11 @@ private func line(of text: String, beforeUTF8Offset offset: Int) -> Int {
     }
 
     /// Rows after a blank line that a bare `\r` ends, where pandas' tokenizer drops or keeps a
-    /// leading `,`: compared with pandas one by one. A row starting `,` and a blank after such a
-    /// line keeps its empty first field in pandas (it re-reads the line from the previous `\n`),
-    /// while our reader drops the `,`: a known disagreement, expected to fail until the reader
-    /// follows pandas there.
+    /// leading `,`: compared with pandas one by one. pandas drops a `,` right after such a line,
+    /// but when a blank follows that `,` it takes the row for another blank line, and on finding
+    /// content re-reads it from just after the previous `\r` or `\n`, the `,` included: the row
+    /// keeps its empty first field. Our reader re-reads from the blank, without the `,`: a known
+    /// disagreement, expected to fail until the reader follows pandas there.
     @Test func rowsAfterABlankLineEndedByACarriageReturnMatchPandas() throws {
         let agreeing = ["a,b,c\n \r,x,y\n", "a,b,c\n\r,x,y\n", "a,b,c\n1,2,3\n \t \r,\"x\",y\n",
                         "a,b,c\n \r\n,x,y\n", "a,b,c\n \r,,y\n", "a,b,c\n \r \r,x,y\n"]
