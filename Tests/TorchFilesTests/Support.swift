@@ -3,24 +3,18 @@ import Testing
 import TestSupport
 @testable import TorchFiles
 
-// MARK: - Skipping when the oracle is missing
+// MARK: - Oracles and fixtures
 
-/// Skips the current test (or fails it under CI) when the project's Python environment is absent.
+/// Fails the current test, naming how to install it, when the project's Python (the oracle of
+/// these tests, with NumPy and torch) is missing.
 func requirePython() throws {
-    guard let reason = TestEnvironment.missingReason(TestEnvironment.python, what: "the project's Python (.venv)") else {
-        return
-    }
-    if TestEnvironment.isCI { throw TestSupportError("\(reason); CI must have it") }
-    try Test.cancel(Comment(rawValue: "\(reason): run `make setup`"))
+    try TestEnvironment.requireOracle("numpy", "torch")
 }
 
 /// The shared fixture folder's `golden/s3d-plain`, or a skip (a failure under CI) when absent.
 func requireGoldenFixture() throws -> URL {
     let folder = TestEnvironment.sharedDirectory.appendingPathComponent("golden/s3d-plain")
-    if let reason = TestEnvironment.missingReason(folder.appendingPathComponent("state_dict.pth"), what: "the golden fixture") {
-        if TestEnvironment.isCI { throw TestSupportError("\(reason); CI must have ../shared") }
-        try Test.cancel(Comment(rawValue: reason))
-    }
+    try TestEnvironment.requireFixture(folder.appendingPathComponent("state_dict.pth"), what: "the golden fixture")
     return folder
 }
 

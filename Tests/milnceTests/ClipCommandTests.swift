@@ -44,13 +44,12 @@ enum ClipTestVideo {
         return url
     }
 
-    /// The `ffmpeg` command, or a skip (a failure under CI) when it is not installed.
+    /// The `ffmpeg` command (an oracle: a failure, naming how to install it, when it is missing).
     static func ffmpeg() throws -> FFmpegCommand {
         do {
             return try FFmpegCommand()
         } catch {
-            if TestEnvironment.isCI { throw TestSupportError("required under CI: the ffmpeg command is not installed") }
-            try Test.cancel("the ffmpeg command is not installed")
+            throw TestEnvironment.missingOracle("the ffmpeg command")
         }
     }
 }

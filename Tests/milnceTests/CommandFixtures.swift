@@ -11,25 +11,15 @@ import Video
 enum CommandFixtures {
     // MARK: Environment
 
-    /// Skips the test with `reason`, or fails it under CI.
-    static func skipOrFail(_ reason: String) throws -> Never {
-        if TestEnvironment.isCI { throw TestSupportError("required under CI: \(reason)") }
-        try Test.cancel(Comment(rawValue: reason))
-    }
-
     /// The shared evaluation CSV `name`, or a skip (a failure under CI).
     static func sharedCSV(_ name: String) throws -> URL {
-        let url = TestEnvironment.sharedDirectory.appendingPathComponent("data/eval/\(name)")
-        if let reason = TestEnvironment.missingReason(url, what: "the evaluation CSV \(name)") { try skipOrFail(reason) }
-        return url
+        try TestEnvironment.requireFixture(TestEnvironment.sharedDirectory.appendingPathComponent("data/eval/\(name)"),
+                                           what: "the evaluation CSV \(name)")
     }
 
-    /// Runs a Python oracle, or skips (fails under CI) without the project's Python.
+    /// Runs a Python oracle; the test fails, naming how to install it, without the project's Python.
     static func python(_ script: String, _ arguments: [String]) throws -> String {
-        if let reason = TestEnvironment.missingReason(TestEnvironment.python, what: "the project's Python (.venv)") {
-            try skipOrFail(reason)
-        }
-        return try runPython(script, arguments: arguments)
+        try runPython(script, arguments: arguments)
     }
 
     /// The rows of a CSV file as pandas-free dictionaries (header → field), via the project's reader.

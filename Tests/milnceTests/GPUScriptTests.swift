@@ -18,10 +18,7 @@ import TestSupport
 
     /// The project's Python, the oracle of the reference's training step (a failure, not a skip, when missing).
     static func python() throws -> URL {
-        guard let python = TestEnvironment.python, FileManager.default.fileExists(atPath: python.path) else {
-            throw TestSupportError("bench/gpu.sh needs Python with PyTorch 2.11 (the project's .venv): run `make setup`")
-        }
-        return python
+        try TestEnvironment.requireOracle("torch")
     }
 
     /// Runs `bench/gpu.sh` with `arguments`, the built binary's folder as PACKAGE_DIR and `out` as OUT_DIR.

@@ -306,9 +306,7 @@ enum TrainingFixture {
         #expect(try TrainingFixture.largestDifference(a, b) == 0)
         #expect(TrainingCheckpoint.list(in: killedFolder).count <= 10)
 
-        if let reason = TestEnvironment.missingReason(TestEnvironment.python, what: "the project's Python (.venv)") {
-            throw TestSupportError("\(reason): the PyTorch and TensorBoard oracles need it; run `make setup`")
-        }
+        try TestEnvironment.requireOracle("torch", "tensorboard")
         let vocabulary = try WordFiles.loadDictionary(from: data.dictionary).count + 1
         try runPython("""
         import sys, torch

@@ -16,23 +16,20 @@ private func line(of text: String, beforeUTF8Offset offset: Int) -> Int {
 }
 
 @Suite struct CSVTests {
-    /// Python's csv module splits the same records, once pandas' conventions are applied to
-    /// them: blank and whitespace-only lines skipped, short rows padded to the header, a first
-    /// row longer than the header making its leading fields the index, the BOM dropped.
-    @Test func recordsMatchPythonsCSVModuleOnTrickyFiles() throws {
+    /// pandas' `read_csv` (as the reference reads its CSV files, keeping every field's text:
+    /// `dtype=str, na_filter=False`) splits the same header and fields: blank and whitespace-only
+    /// lines skipped, short rows padded to the header, a first row longer than the header making
+    /// its leading fields the index, the BOM dropped.
+    @Test func recordsMatchPandasOnTrickyFiles() throws {
         var random = RandomCSV(seed: 11)
         let files = (0..<600).map { _ in random.file() }
         let script = """
-        import csv, io, json, sys
+        import io, json, sys
+        import pandas as pd
         out = []
         for text in json.load(open(sys.argv[1])):
-            if text.startswith('\\ufeff'): text = text[1:]
-            records = [r for r in csv.reader(io.StringIO(text, newline=''))
-                       if r and not (len(r) == 1 and r[0].strip(' \\t') == '' and r[0] != '')]
-            header, rows = records[0], records[1:]
-            width = max(len(header), len(rows[0])) if rows else len(header)
-            skip = max(0, width - len(header))
-            out.append([header, [(r + [''] * (width - len(r)))[skip:] for r in rows]])
+            frame = pd.read_csv(io.BytesIO(text.encode('utf-8')), dtype=str, na_filter=False)
+            out.append([[str(name) for name in frame.columns], frame.values.tolist()])
         print(json.dumps(out))
         """
         struct Expected: Decodable {
@@ -44,7 +41,7 @@ private func line(of text: String, beforeUTF8Offset offset: Int) -> Int {
                 rows = try container.decode([[String]].self)
             }
         }
-        let expected: [Expected] = try PythonOracle.run(script, input: files)
+        let expected: [Expected] = try PythonOracle.run(script, input: files, modules: ["pandas"])
         try #require(expected.count == files.count)
         var failures = 0
         var fields = 0
@@ -59,12 +56,45 @@ private func line(of text: String, beforeUTF8Offset offset: Int) -> Int {
                 || ours.map({ $0.map(codePoints) }) != truth.rows.map({ $0.map(codePoints) }) {
                 failures += 1
                 if failures <= 3 {
-                    Issue.record("file \(text.debugDescription):\nours \(parsed.columnNames) \(ours)\npython \(truth.header) \(truth.rows)")
+                    Issue.record("file \(text.debugDescription):\nours \(parsed.columnNames) \(ours)\npandas \(truth.header) \(truth.rows)")
                 }
             }
         }
         #expect(failures == 0)
         #expect(fields > 10_000)
+    }
+
+    /// Rows after a blank line that a bare `\r` ends, where pandas' tokenizer drops or keeps a
+    /// leading `,`: compared with pandas one by one. pandas drops a `,` right after such a line,
+    /// but when a blank follows that `,` it takes the row for another blank line, and on finding
+    /// content re-reads it from just after the previous `\r` or `\n`, the `,` included: the row
+    /// keeps its empty first field. Our reader re-reads from the blank, without the `,`: a known
+    /// disagreement, expected to fail until the reader follows pandas there.
+    @Test func rowsAfterABlankLineEndedByACarriageReturnMatchPandas() throws {
+        let agreeing = ["a,b,c\n \r,x,y\n", "a,b,c\n\r,x,y\n", "a,b,c\n1,2,3\n \t \r,\"x\",y\n",
+                        "a,b,c\n \r\n,x,y\n", "a,b,c\n \r,,y\n", "a,b,c\n \r \r,x,y\n"]
+        let disagreeing = ["a,b,c\n\r, x,y\n", "a,b,c\n \r, x,y\n", "a,b,c\n1,2,3\n \t \r,\tx,y\n"]
+        let script = """
+        import io, json, sys
+        import pandas as pd
+        print(json.dumps([pd.read_csv(io.BytesIO(text.encode('utf-8')), dtype=str, na_filter=False).values.tolist()
+                          for text in json.load(open(sys.argv[1]))]))
+        """
+        let expected: [[[String]]] = try PythonOracle.run(script, input: agreeing + disagreeing, modules: ["pandas"])
+        try #require(expected.count == agreeing.count + disagreeing.count)
+        func rows(_ text: String) throws -> [[String]] {
+            let parsed = try table(text)
+            return (0..<parsed.rowCount).map { row in (0..<parsed.columnNames.count).map { parsed.string(row: row, column: $0) } }
+        }
+        for (text, truth) in zip(agreeing, expected) {
+            #expect(try rows(text) == truth, "\(text.debugDescription)")
+        }
+        for (text, truth) in zip(disagreeing, expected.suffix(disagreeing.count)) {
+            let ours = try rows(text)
+            withKnownIssue("pandas keeps the empty first field of \(text.debugDescription): \(truth)") {
+                #expect(ours == truth, "\(text.debugDescription)")
+            }
+        }
     }
 
     @Test func rowsStartOnTheirPhysicalLines() throws {

@@ -5,18 +5,11 @@ import TestSupport
 /// Runs Python oracles for the data and text tests: input goes to Python as a JSON file (its
 /// path is `sys.argv[1]`), and the script prints its answer as JSON.
 enum PythonOracle {
-    /// Skips the test when the project's Python is missing (fails instead under CI).
-    static func require() throws {
-        if let reason = TestEnvironment.missingReason(TestEnvironment.python, what: "the project's Python (.venv)") {
-            if TestEnvironment.isCI { throw TestSupportError(reason) }
-            try Test.cancel(Comment(rawValue: reason))
-        }
-    }
-
-    /// Runs `script` on `input` and decodes what it prints.
-    static func run<Input: Encodable, Output: Decodable>(_ script: String, input: Input,
+    /// Runs `script` on `input` and decodes what it prints; fails the test, naming how to install
+    /// them, when the project's Python or one of `modules` is missing.
+    static func run<Input: Encodable, Output: Decodable>(_ script: String, input: Input, modules: [String] = [],
                                                          as type: Output.Type = Output.self) throws -> Output {
-        try require()
+        for module in modules { try TestEnvironment.requireOracle(module) }
         let folder = try TestEnvironment.temporaryDirectory("oracle")
         defer { try? FileManager.default.removeItem(at: folder) }
         let inputFile = folder.appendingPathComponent("input.json")
@@ -26,8 +19,9 @@ enum PythonOracle {
     }
 
     /// Runs `script` without input and decodes what it prints.
-    static func run<Output: Decodable>(_ script: String, as type: Output.Type = Output.self) throws -> Output {
-        try run(script, input: [String](), as: type)
+    static func run<Output: Decodable>(_ script: String, modules: [String] = [],
+                                       as type: Output.Type = Output.self) throws -> Output {
+        try run(script, input: [String](), modules: modules, as: type)
     }
 }
 

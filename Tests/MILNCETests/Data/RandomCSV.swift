@@ -60,9 +60,8 @@ struct RandomCSV {
         let rows = generator.uniformInt(in: 0...12)
         for row in 0..<rows {
             if chance(15) {
-                // A blank or whitespace-only line (never a bare "\r" right before a row: pandas
-                // drops a ',' that follows one, which Python's csv does not).
-                text += pick(["", "  ", "\t", " \t "]) + pick(["\n", "\r\n"])
+                // A blank or whitespace-only line, ended like any other line.
+                text += pick(["", "  ", "\t", " \t "]) + pick(endings)
             }
             var fields: [String] = []
             let count = indexColumn ? 4 : (row > 0 && chance(10) ? generator.uniformInt(in: 1...2) : 3)

@@ -9,26 +9,19 @@ import Video
 
 /// The helpers the evaluation tests share (their videos come from `TestVideos`).
 enum EvaluationFixtures {
-    /// The `ffmpeg` command (the reference's decoder), or a skip (a failure under CI).
+    /// The `ffmpeg` command (the reference's decoder, an oracle: a failure when it is missing).
     static func ffmpeg() throws -> FFmpegCommand {
         do {
             return try FFmpegCommand()
         } catch {
-            try skipOrFail("the ffmpeg command is not installed")
+            throw TestEnvironment.missingOracle("the ffmpeg command")
         }
-    }
-
-    /// Skips the test with `reason`, or fails it under CI.
-    static func skipOrFail(_ reason: String) throws -> Never {
-        if TestEnvironment.isCI { throw TestSupportError("required under CI: \(reason)") }
-        try Test.cancel(Comment(rawValue: reason))
     }
 
     /// The shared evaluation CSV `name` (`<shared>/data/eval/<name>`), or a skip (a failure under CI).
     static func sharedCSV(_ name: String) throws -> URL {
-        let url = TestEnvironment.sharedDirectory.appendingPathComponent("data/eval/\(name)")
-        if let reason = TestEnvironment.missingReason(url, what: "the evaluation CSV \(name)") { try skipOrFail(reason) }
-        return url
+        try TestEnvironment.requireFixture(TestEnvironment.sharedDirectory.appendingPathComponent("data/eval/\(name)"),
+                                           what: "the evaluation CSV \(name)")
     }
 
     // MARK: Models

@@ -108,7 +108,7 @@ struct SyntheticDatasetFileTests {
         #expect(summary.metadata.chance == RetrievalChance(queries: table.rowCount))
 
         // Python's own CSV reader agrees.
-        try PythonOracle.require()
+        try TestEnvironment.requireOracle()
         let report = try runPython("""
         import sys, os, csv
         root = sys.argv[1]
@@ -150,7 +150,7 @@ struct SyntheticDatasetFileTests {
         #expect(matrix.elementType == .float32)
         #expect(matrix.shape == [words.count + 1, SyntheticLanguage.wordVectorDimension])
 
-        try PythonOracle.require()
+        try TestEnvironment.requireOracle("numpy", "torch")
         let report = try runPython("""
         import sys, json, numpy as np, torch
         folder = sys.argv[1]
@@ -440,9 +440,40 @@ struct SyntheticDatasetGenerationTests {
 
     @Test("the shortest video for the events and the most held-out clips are accepted")
     func limitsAreAccepted() throws {
-        try SyntheticDatasetOptions(videoSeconds: 23, eventsPerVideo: 4).validate()
-        try SyntheticDatasetOptions(evaluationVideoCount: 48, eventsPerVideo: 4).validate()
-        try SyntheticDatasetOptions(videoSeconds: 32, framesPerSecond: 7.5).validate()
+        // Four events of 5 s or more, a second apart: 4 × 5 + 3 × 1 = 23 s at the least.
+        let shortest = SyntheticDatasetOptions(trainingVideoCount: 20, evaluationVideoCount: 2, videoSeconds: 23,
+                                               eventsPerVideo: 4, seed: 3)
+        #expect(throws: Never.self) { try shortest.validate() }
+        var shorter = shortest
+        shorter.videoSeconds = 22
+        #expect(throws: SyntheticDatasetError.self) { try shorter.validate() }
+        // The shortest videos hold all their events, 5 s long and a second apart.
+        let plan = try SyntheticDatasetPlan(options: shortest)
+        for video in plan.trainingVideos + plan.evaluationVideos {
+            let events = video.eventCaptions
+            #expect(events.count == 4, "\(video.id)")
+            #expect(events.allSatisfy { $0.endTenths - $0.startTenths == 50 }, "\(video.id)")
+            #expect(events.first?.startTenths == 0 && events.last?.endTenths == 230, "\(video.id)")
+            for (first, second) in zip(events, events.dropFirst()) {
+                #expect(second.startTenths - first.endTenths == 10, "\(video.id)")
+            }
+        }
+
+        // As many held-out clips as distinct events (colour, shape, action): 48 videos of 4 events.
+        let kinds = ShapeColor.allCases.count * ShapeKind.allCases.count * ShapeAction.allCases.count
+        let most = SyntheticDatasetOptions(trainingVideoCount: 1, evaluationVideoCount: kinds / 4, videoSeconds: 24,
+                                           eventsPerVideo: 4, seed: 9)
+        #expect(kinds == 192)
+        #expect(throws: Never.self) { try most.validate() }
+        #expect(try SyntheticDatasetPlan(options: most).evaluationClips.count == kinds)
+        var more = most
+        more.evaluationVideoCount += 1
+        #expect(throws: SyntheticDatasetError.self) { try more.validate() }
+
+        // A whole number of frames: 32 s at 7.5 frames per second is 240 frames.
+        let fractionalRate = SyntheticDatasetOptions(videoSeconds: 32, framesPerSecond: 7.5)
+        #expect(throws: Never.self) { try fractionalRate.validate() }
+        #expect(fractionalRate.framesPerVideo == 240)
     }
 
     @Test("the held-out set uses every event kind once when it is as large as it can be")

@@ -99,7 +99,7 @@ import TorchFiles
     /// `torch.load(weights_only=True)` and `np.load` read the outputs, and they equal what a
     /// plain-Python reader gets from the original file (gzip by Python's zlib included).
     @Test func pythonLoadsTheOutputsAsTheOriginalFile() throws {
-        try PythonOracle.require()
+        try TestEnvironment.requireOracle("numpy", "torch")
         let folder = try TestEnvironment.temporaryDirectory("w2v-python")
         defer { try? FileManager.default.removeItem(at: folder) }
         var random = SeededGenerator(seed: 11)
@@ -193,7 +193,7 @@ import TorchFiles
     /// dictionary, embedding rows equal to the file's vectors, and `SentenceEmbedding` equal to
     /// the same computation in PyTorch from the original (gzip) file.
     @Test func sentenceEmbeddingMatchesPythonFromTheOriginalFile() throws {
-        try PythonOracle.require()
+        try TestEnvironment.requireOracle("numpy", "torch")
         let folder = try TestEnvironment.temporaryDirectory("w2v-network")
         defer { try? FileManager.default.removeItem(at: folder) }
         var random = SeededGenerator(seed: 21)

@@ -79,10 +79,7 @@ import TorchFiles
     }
 
     @Test func aCheckpointHoldsPyTorchsOptimizerAndScheduleAfterNSteps() throws {
-        if TestEnvironment.python == nil {
-            if TestEnvironment.isCI { throw TestSupportError("the project's Python environment (.venv) is missing: run `make setup`") }
-            try Test.cancel("the project's Python environment is missing")
-        }
+        try TestEnvironment.requireOracle("torch")
         let folder = try TestEnvironment.temporaryDirectory("optimizer-state")
         defer { try? FileManager.default.removeItem(at: folder) }
         let generator = try Generator(seed: 21)

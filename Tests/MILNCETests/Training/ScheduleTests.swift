@@ -1,36 +1,66 @@
 import Foundation
 import Testing
 import TestSupport
+import Torch
 @testable import MILNCE
 
 @Suite struct ScheduleTests {
     /// The learning rate of every step equals PyTorch's LambdaLR with the reference's lambda.
     @Test(arguments: [(warmup: 10, total: 50), (warmup: 0, total: 7), (warmup: 5, total: 5), (warmup: 3, total: 40)])
     func matchesLambdaLR(warmup: Int, total: Int) throws {
-        guard TestEnvironment.python != nil || TestEnvironment.isCI else {
-            try Test.cancel("the project's Python environment is missing")
-        }
-        let script = """
-        import math, sys, json, torch
-        warmup, total = int(sys.argv[1]), int(sys.argv[2])
-        def lr_lambda(step):
-            if step < warmup: return float(step) / float(max(1, warmup))
-            progress = float(step - warmup) / float(max(1, total - warmup))
-            return max(0.0, 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)))
-        p = torch.nn.Parameter(torch.zeros(1))
-        opt = torch.optim.Adam([p], lr=0.001)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
-        out = []
-        for _ in range(total + 3):
-            out.append(opt.param_groups[0]['lr']); opt.step(); sched.step()
-        print(json.dumps(out))
-        """
-        let expected = try JSONDecoder().decode([Double].self,
-                                                from: Data(runPython(script, arguments: ["\(warmup)", "\(total)"]).utf8))
+        try TestEnvironment.requireOracle("torch")
+        let expected = try JSONDecoder().decode([Double].self, from: Data(runPython(
+            PythonOracles.scheduledLearningRates, arguments: ["0.001", "\(warmup)", "\(total)", "\(total + 3)"]).utf8))
+        try #require(expected.count == total + 3)
         var schedule = CosineSchedule(baseLearningRate: 0.001, warmupSteps: warmup, totalSteps: total)
         for value in expected {
             #expect(abs(schedule.learningRate - value) <= 1e-15, "step \(schedule.stepsTaken)")
             schedule.step()
+        }
+    }
+
+    /// Our schedule driving our optimisers takes PyTorch's steps: `torch.optim.Adam` and
+    /// `torch.optim.SGD(momentum=0.9)` under the reference's warmup and cosine `LambdaLR`, over ten
+    /// steps from the same parameters with the same gradients (`PythonOracles.optimizerSteps`).
+    /// Learning rates and parameters are compared at every step.
+    @Test(arguments: ["adam", "sgd"])
+    func optimizersUnderTheScheduleTakePyTorchsSteps(optimizer name: String) throws {
+        try TestEnvironment.requireOracle("torch")
+        let steps = 10, warmup = 3, learningRate = 0.1, momentum = 0.9
+        let folder = try TestEnvironment.temporaryDirectory("scheduled-optimizer")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let configuration: [String: Any] = ["optimizer": name, "lr": learningRate, "momentum": momentum, "weight_decay": 0.0,
+                                            "steps": steps, "seed": 2, "warmup": warmup, "total": steps]
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: configuration), as: UTF8.self)
+        struct Printed: Decodable { var lrs: [Double] }
+        let torchRates = try JSONDecoder().decode(Printed.self, from: Data(runPython(PythonOracles.optimizerSteps,
+                                                                                      arguments: [folder.path, json]).utf8)).lrs
+        try #require(torchRates.count == steps)
+        let torch = Dictionary(try loadNamedTensors(from: folder.appendingPathComponent("steps.pth")).map { ($0.name, $0.tensor) },
+                               uniquingKeysWith: { a, _ in a })
+        // Parameters 0 to 2 are trained, 3 is frozen.
+        let parameters = try (0..<4).map { index in
+            try #require(torch["initial.\(index)"]).clone().setRequiresGrad(index != 3)
+        }
+        let optimizer: Optimizer = name == "adam" ? Adam(parameters: parameters, learningRate: learningRate)
+            : SGD(parameters: parameters, learningRate: learningRate, momentum: momentum)
+        var schedule = CosineSchedule(baseLearningRate: learningRate, warmupSteps: warmup, totalSteps: steps)
+        for step in 0..<steps {
+            #expect(abs(schedule.learningRate - torchRates[step]) <= 1e-15, "learning rate of step \(step)")
+            optimizer.learningRate = schedule.learningRate
+            for (index, parameter) in parameters.enumerated() { try parameter.setGrad(torch["grad.\(step).\(index)"]?.clone()) }
+            try optimizer.step()
+            schedule.step()
+            for (index, parameter) in parameters.enumerated() {
+                let expected = try #require(torch["after.\(step).\(index)"]).to(.float64)
+                let error = try (parameter.to(.float64) - expected).norm().item() / max(try expected.norm().item(), 1e-30)
+                #expect(error <= 1e-6, "parameter \(index) after step \(step): relative error \(error)")
+            }
+        }
+        // The steps moved the trained parameters well away from where they started.
+        for index in 0..<3 {
+            let initial = try #require(torch["initial.\(index)"])
+            #expect(try (parameters[index] - initial).norm().item() > 0.05 * initial.norm().item(), "parameter \(index)")
         }
     }
 }

@@ -34,7 +34,11 @@ import Torch
             learningRates.append(outcome.learningRate)
         }
         #expect(step.schedule.stepsTaken == 3)
-        #expect(learningRates == (0..<3).map { 1e-3 * step.schedule.multiplier(at: $0) })
+        // The rates of PyTorch's LambdaLR with the reference's schedule (no warmup, 100 steps).
+        let torchRates = try JSONDecoder().decode([Double].self, from: Data(runPython(
+            PythonOracles.scheduledLearningRates, arguments: ["0.001", "0", "100", "3"]).utf8))
+        try #require(torchRates.count == 3)
+        for (ours, torch) in zip(learningRates, torchRates) { #expect(abs(ours - torch) <= 1e-15, "\(learningRates) vs \(torchRates)") }
         #expect(try (step.model.text.fc2.weight - fcBefore).abs().max().item() > 0)
         // The word embedding is frozen: no gradient, no optimiser state, unchanged.
         #expect(embedding.grad == nil)
