@@ -214,8 +214,8 @@ func physicalLine(in bytes: UnsafeRawBufferPointer, atByteOffset offset: Int) ->
 /// doubled inside quotes, no escape or comment character, blank lines skipped, any of `\n`,
 /// `\r\n`, `\r` ending a line. The states and their transitions are pandas' own, including its
 /// quirks (text after a closing quote joins the field; a `,` right after a skipped `\r`-ended
-/// blank line is dropped). One deviation: a line of blanks followed by content is re-read from
-/// its own start (pandas re-reads from the previous `\n`, which differs only in `\r`-only files).
+/// blank line is dropped, and comes back when blanks and then content follow it, because a line
+/// of blanks followed by content is re-read from just after the previous line break).
 struct CSVTokenizer {
     enum Failure: Error {
         case unterminatedQuote(line: Int)
@@ -246,6 +246,8 @@ struct CSVTokenizer {
     private var state = State.startRecord
     private var lineStartIndex = 0
     private var quoteLine = 1
+    /// The first byte after a byte-order mark.
+    private var dataStart = 0
 
     private static let newline: UInt8 = 0x0A, carriageReturn: UInt8 = 0x0D, comma: UInt8 = 0x2C
     private static let quote: UInt8 = 0x22, space: UInt8 = 0x20, tab: UInt8 = 0x09
@@ -269,6 +271,7 @@ struct CSVTokenizer {
     mutating func run() throws {
         let count = bytes.count
         if count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF { index = 3 }
+        dataStart = index
         lineStartIndex = index
         while index < count {
             let byte = bytes[index]
@@ -312,7 +315,13 @@ struct CSVTokenizer {
         } else if byte == Self.carriageReturn {
             state = .eatCarriageReturnInBlankLine
         } else if byte == Self.space || byte == Self.tab {
-            lineStartIndex = index
+            // Where the line is re-read from if content follows: just after the previous line
+            // break, as pandas backtracks (a `,` dropped after a `\r`-ended blank line comes back).
+            var start = index
+            while start > dataStart, bytes[start - 1] != Self.newline, bytes[start - 1] != Self.carriageReturn {
+                start -= 1
+            }
+            lineStartIndex = start
             state = .whitespaceLine
         } else {
             recordLine = line
