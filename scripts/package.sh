@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-swift build -c release --static-swift-stdlib \
+swift build -c release --product milnce --static-swift-stdlib \
     -Xlinker --disable-new-dtags -Xlinker -rpath -Xlinker '$ORIGIN/lib'
 binary=.build/release/milnce
 
