@@ -44,8 +44,8 @@ struct RandomCaptionFiles {
         }
     }
 
-    mutating func file() -> String {
-        let ending = csv.pick(["\n", "\r\n"])
+    mutating func file(endings: [String] = ["\n", "\r\n"]) -> String {
+        let ending = csv.pick(endings)
         var text = csv.chance(10) ? "\u{FEFF}" : ""
         text += csv.pick(["start,end,text", "text,start,end", "start,end,text,extra"]) + ending
         let order = text.contains("text,start") ? [2, 0, 1] : [0, 1, 2]
@@ -90,6 +90,53 @@ struct RandomCaptionFiles {
         }
         #expect(mismatches == 0)
         #expect(inferred > 500, "the files should exercise type inference")
+    }
+
+    /// Files whose lines end with a bare `\r` (old Mac files), blank lines included: where pandas
+    /// reads every time, ours equal its; where pandas reads a missing time (NaN: a `,` dropped after
+    /// a `\r`-ended blank line shifts the row), ours refuse the file with a missing value.
+    @Test func filesWithBareCarriageReturnsMatchPandas() throws {
+        var random = RandomCaptionFiles(seed: 22)
+        let files = (0..<800).map { _ in random.file(endings: ["\r", "\r", "\n", "\r\n"]) }
+        let script = """
+        import io, json, math, sys
+        import pandas as pd
+        out = []
+        for text in json.load(open(sys.argv[1])):
+            cap = pd.read_csv(io.BytesIO(text.encode("utf-8")))
+            times = [float(x) for x in cap["start"].values] + [float(x) for x in cap["end"].values]
+            if any(math.isnan(t) for t in times):
+                out.append(None)
+            else:
+                out.append([[str(x) for x in cap["text"].values], [float(x) for x in cap["start"].values],
+                            [float(x) for x in cap["end"].values]])
+        print(json.dumps(out))
+        """
+        let answer: [[[StringOrDouble]]?] = try PythonOracle.run(script, input: files, modules: ["pandas"])
+        try #require(answer.count == files.count)
+        var mismatches = 0, missing = 0
+        for (text, truth) in zip(files, answer) {
+            let parsed = Result { try Array(text.utf8).withUnsafeBytes { try CaptionFile.parse($0, path: "captions.csv") } }
+            let agrees: Bool
+            switch (parsed, truth) {
+            case (.failure(let error), nil):
+                missing += 1
+                agrees = (error as? CSVError).map { if case .missingValue = $0.reason { true } else { false } } ?? false
+            case (.success(let file), let truth?):
+                let texts = try (0..<file.count).map { try file.text(at: $0) }
+                agrees = texts.map(codePoints) == truth[0].map(\.string).map(codePoints)
+                    && file.startTimes == truth[1].map(\.double) && file.endTimes == truth[2].map(\.double)
+            default:
+                agrees = false
+            }
+            if !agrees {
+                mismatches += 1
+                if mismatches <= 3 { Issue.record("\(text.debugDescription):\nours \(parsed)\npandas \(String(describing: truth))") }
+            }
+        }
+        #expect(mismatches == 0)
+        #expect(files.filter { $0.contains("\r") && !$0.contains("\r\n") }.count > 200, "bare carriage returns are exercised")
+        print("bare carriage returns: \(files.count) files, \(missing) with a time pandas reads as missing")
     }
 
     @Test func pythonReprOfFloatsMatchesPython() throws {
