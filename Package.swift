@@ -107,7 +107,7 @@ let package = Package(
         // MARK: Tests, one target per source target
         .target(name: "TestSupport", dependencies: ["Video"], path: "Tests/TestSupport"),
         // Runs the tests' memory and lifetime workloads in a process of its own (see TestSupport's MemoryProbe).
-        .executableTarget(name: "MemoryProbe", dependencies: ["Torch", "TorchFiles"], path: "Tests/MemoryProbe"),
+        .executableTarget(name: "MemoryProbe", dependencies: ["Torch", "TorchFiles", "Video"], path: "Tests/MemoryProbe"),
         .testTarget(name: "POSIXTests", dependencies: ["POSIX"]),
         .testTarget(name: "TorchFilesTests", dependencies: ["TorchFiles", "TestSupport"]),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TorchFiles", "TestSupport"]),

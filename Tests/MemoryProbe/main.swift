@@ -6,6 +6,7 @@
 //     MemoryProbe failed-operations          handles left by 3,000 failed operations
 //     MemoryProbe autograd-graphs            handles left by 500 backward passes
 //     MemoryProbe damaged-files CORPUS       loads every file of a corpus (see `damagedFiles`)
+//     MemoryProbe video-clips VIDEO          resident memory over 500 clips decoded from VIDEO
 //     MemoryProbe crash                      prints a line, then traps (to test the tests' handling)
 //
 // Figures are lines `name = integer`; every other line is a description. A workload that cannot
@@ -13,6 +14,7 @@
 import Foundation
 import Torch
 import TorchFiles
+import Video
 
 /// Writes one line to standard output at once (no buffer to lose in a crash).
 func say(_ line: String) {
@@ -147,6 +149,33 @@ func damagedFiles(corpus path: String) throws {
     for (target, count) in loaded.sorted(by: { $0.key < $1.key }) { report("loaded-\(target)", count) }
 }
 
+/// Decodes 60 clips of `video` to warm up, then 500 more, half on a fresh reader each (open,
+/// decode, free) and half on one reused reader, opening a missing file every 50: the resident
+/// memory before and after the 500, and the frames decoded.
+func videoClips(video path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let missing = url.deletingLastPathComponent().appendingPathComponent("nothing-\(getpid()).mp4")
+    var decoded = 0
+    func decodeClips(_ count: Int) throws {
+        let shared = try VideoReader(url: url)
+        for index in 0..<count {
+            let request = ClipRequest(startSeconds: Double(index % 5) * 0.5, frameCount: 6, framesPerSecond: 10,
+                                      size: 48, cropping: index % 2 == 0 ? .scaledSquare : .window,
+                                      cropOffset: CropOffset(horizontal: Double(index % 7) / 6, vertical: 0.3),
+                                      flipped: index % 3 == 0)
+            let clip = index % 2 == 0 ? try VideoReader(url: url).clip(request) : try shared.clip(request)
+            decoded += clip.decodedFrameCount
+            if index % 50 == 0 { _ = try? VideoReader(url: missing) } // failures free what they opened
+        }
+    }
+    try decodeClips(60) // allocator pools and caches reach their working size
+    let before = residentBytes()
+    try decodeClips(500)
+    report("resident-before", before)
+    report("resident-after", residentBytes())
+    report("decoded-frames", decoded)
+}
+
 // MARK: - Main
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -161,9 +190,12 @@ do {
     case "damaged-files":
         guard arguments.count == 2, let corpus = arguments.last else { fail("damaged-files needs the corpus path") }
         try damagedFiles(corpus: corpus)
+    case "video-clips":
+        guard arguments.count == 2, let video = arguments.last else { fail("video-clips needs the video's path") }
+        try videoClips(video: video)
     default:
         fail("unknown workload \(arguments.first ?? "(none)"): tensor-operations, failed-operations, "
-             + "autograd-graphs, damaged-files CORPUS or crash")
+             + "autograd-graphs, damaged-files CORPUS, video-clips VIDEO or crash")
     }
 } catch {
     fail("the workload failed: \(error)")
