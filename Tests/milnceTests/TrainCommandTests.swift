@@ -356,6 +356,49 @@ enum TrainingFixture {
         print("rank 0 stopped \(Date().timeIntervalSince(killedAt)) s after rank 1 was killed")
     }
 
+    /// Rank 0 builds the caption index alone, here for longer than `--dist_timeout` (one caption
+    /// file is a named pipe that stays silent for 20 s); the other rank waits for it without
+    /// timing out, and both train.
+    @Test func aSlowCaptionIndexOnRankZeroDoesNotTimeOutTheOthers() throws {
+        let data = try TrainingFixture.dataset()
+        let folder = try TestEnvironment.temporaryDirectory("slow-index")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let captions = folder.appendingPathComponent("captions")
+        try FileManager.default.copyItem(at: data.captionRoot, to: captions)
+        let files = try FileManager.default.contentsOfDirectory(atPath: captions.path).filter { $0.hasSuffix(".csv") }.sorted()
+        let slow = captions.appendingPathComponent(try #require(files.first)).path
+        let content = try Data(contentsOf: URL(fileURLWithPath: slow))
+        try FileManager.default.removeItem(atPath: slow)
+        try #require(mkfifo(slow, 0o644) == 0, "cannot make a named pipe at \(slow)")
+        let delay = 20.0
+        let fed = Mutex(false)
+        Thread.detachNewThread {
+            usleep(useconds_t(delay * 1_000_000))
+            let deadline = Date().addingTimeInterval(240)
+            while Date() < deadline {
+                let descriptor = open(slow, O_WRONLY | O_NONBLOCK)  // fails until rank 0 opens it to read
+                if descriptor >= 0 {
+                    _ = fcntl(descriptor, F_SETFL, 0)
+                    _ = content.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+                    close(descriptor)
+                    fed.withLock { $0 = true }
+                    return
+                }
+                usleep(100_000)
+            }
+        }
+        var arguments = TrainingFixture.arguments(data, run: folder, name: "slow", epochs: 1) + ["--dist_timeout", "8"]
+        let root = try #require(arguments.firstIndex(of: "--caption_root"))
+        arguments[root + 1] = captions.path
+        let started = Date()
+        let ranks = try TrainingFixture.launchRanks(arguments, logs: folder)
+        for rank in ranks { rank.waitUntilExit() }
+        let logs = try (0..<2).map { try String(contentsOf: folder.appendingPathComponent("rank\($0).log"), encoding: .utf8) }
+        #expect(fed.withLock { $0 }, "rank 0 never read the slow caption file")
+        #expect(Date().timeIntervalSince(started) >= delay)
+        #expect(ranks.allSatisfy { $0.terminationStatus == 0 }, "\(logs.map { $0.suffix(800) })")
+    }
+
     @Test func aRankAloneGivesUpAfterTheTimeoutWithAReason() throws {
         let data = try TrainingFixture.dataset()
         let folder = try TestEnvironment.temporaryDirectory("alone")

@@ -40,6 +40,8 @@ public final class Trainer {
     /// Failures to write the log files, reported as they happen and in the summary.
     public let logWriteFailures = LogWriteFailures()
     let log: TrainingLog
+    /// The store the ranks met through (nil in a single process), for work only rank 0 does.
+    private var rendezvousStore: Store?
 
     /// A trainer for `configuration` on `world`'s rank.
     public init(configuration: TrainingConfiguration, world: DistributedWorld, processesPerNode: Int = 1) {
@@ -111,7 +113,7 @@ public final class Trainer {
         try model.move(to: device)
         if c.channelsLast { try model.convert(to: .channelsLast3d) }
 
-        let index = try openCaptionIndex(trainList: inputs.trainList, group: group)
+        let index = try openCaptionIndex(trainList: inputs.trainList)
         let loader = try makeLoader(inputs: inputs, index: index, perRankBatch: perRankBatch, device: device)
         let optimizer = c.optimizer.makeOptimizer(parameters: model.parameters, learningRate: c.learningRate,
                                                   momentum: c.momentum)
@@ -187,6 +189,7 @@ public final class Trainer {
         case .file(let path):
             store = try Store(file: path, worldSize: world.size).prefixed("milnce/")
         }
+        rendezvousStore = store
         do {
             return try ProcessGroup(store: store, rank: world.rank, size: world.size, backend: backend,
                                     timeoutSeconds: configuration.distributedTimeoutSeconds)
@@ -215,14 +218,30 @@ public final class Trainer {
         return model
     }
 
-    func openCaptionIndex(trainList: TrainList, group: ProcessGroup?) throws -> CaptionIndex {
+    /// The caption index: rank 0 opens it, building or updating it when needed (an hour for
+    /// HowTo100M on a slow file system), while the other ranks wait for it without a time limit,
+    /// then open what it wrote.
+    func openCaptionIndex(trainList: TrainList) throws -> CaptionIndex {
         let c = configuration
         let path = c.captionIndexPath ?? c.checkpointFolder.appendingPathComponent("captions.index").path
-        let built = world.rank == 0
-            ? try CaptionIndex.openOrBuild(at: path, trainList: trainList, captionRoot: c.captionRoot) { log.info($0) }
-            : nil
-        try group?.barrier()
-        return try built ?? CaptionIndex(contentsOf: path, expecting: trainList)
+        let build = { try CaptionIndex.openOrBuild(at: path, trainList: trainList, captionRoot: c.captionRoot) { self.log.info($0) } }
+        guard let store = rendezvousStore else { return try build() }
+        let restart = ProcessInfo.processInfo.environment["TORCHELASTIC_RESTART_COUNT"] ?? "0"
+        let work = RankZeroWork(store: store, key: "caption-index-\(restart)", name: "the caption index \(path)")
+        guard world.rank != 0 else {
+            do {
+                let index = try build()
+                try work.announce(failure: nil)
+                return index
+            } catch {
+                try? work.announce(failure: "\(error)")
+                throw error
+            }
+        }
+        try work.waitForRankZero { waited in
+            log.info("rank \(world.rank): waiting for rank 0 to open or build the caption index (\(formatDuration(waited)))")
+        }
+        return try CaptionIndex(contentsOf: path, expecting: trainList)
     }
 
     /// The training loader: this rank's share of the videos, with captions sampled from `index`.

@@ -107,11 +107,11 @@ import TestSupport
         configuration.verbose = false
         let trainer = Trainer(configuration: configuration, world: .single)
         let missing = try #require(dataset.expectedStatus.firstIndex(of: .missing))
-        #expect(try trainer.openCaptionIndex(trainList: dataset.trainList, group: nil).status(ofVideo: missing) == .missing)
+        #expect(try trainer.openCaptionIndex(trainList: dataset.trainList).status(ofVideo: missing) == .missing)
         try "start,end,text\n2,8,late caption\n".write(
             toFile: dataset.trainList.captionPath(at: missing, captionRoot: dataset.captionRoot), atomically: false,
             encoding: .utf8)
-        let index = try trainer.openCaptionIndex(trainList: dataset.trainList, group: nil)
+        let index = try trainer.openCaptionIndex(trainList: dataset.trainList)
         #expect(try index.status(ofVideo: missing) == .ok)
         #expect(try index.captions(ofVideo: missing).count == 1)
     }
