@@ -289,7 +289,30 @@ final class Unpickler {
         }
     }
 
+    /// Runs one opcode: each group of opcodes has its own method, and the opcodes no group
+    /// takes are refused.
     private func execute(_ opcode: UInt8) throws {
+        if try executeFramingStackOrNumber(opcode) || executeStringOrConstant(opcode) || executeContainer(opcode)
+            || executeMemoOrObject(opcode) {
+            return
+        }
+        switch opcode {
+        // Refused
+        case 0x50: // PERSID
+            throw failure("the pickle uses a text persistent id (PERSID), which PyTorch checkpoints never hold")
+        case 0x69, 0x6F: // INST, OBJ
+            throw failure("the pickle instantiates a Python class with INST/OBJ, which is not checkpoint data; nothing is executed")
+        case 0x82, 0x83, 0x84: // EXT1, EXT2, EXT4
+            throw failure("the pickle refers to Python's extension registry (EXT1/2/4), which is not checkpoint data")
+        case 0x97, 0x98: // NEXT_BUFFER, READONLY_BUFFER
+            throw failure("the pickle uses out-of-band buffers (protocol 5), which a file cannot supply")
+        default:
+            throw failure("unknown pickle opcode 0x\(hexadecimal(opcode, digits: 2)); the data is corrupt or not a pickle")
+        }
+    }
+
+    /// Runs `opcode` when it is one of framing, the stack and numbers; false when it is not.
+    private func executeFramingStackOrNumber(_ opcode: UInt8) throws -> Bool {
         switch opcode {
         // Framing and protocol
         case 0x80: // PROTO
@@ -353,7 +376,15 @@ final class Unpickler {
                 throw failure("FLOAT holds \"\(text.prefix(40))\", which is not a number")
             }
             push(.float(value))
+        default:
+            return false
+        }
+        return true
+    }
 
+    /// Runs `opcode` when it is one of strings, bytes and constants; false when it is not.
+    private func executeStringOrConstant(_ opcode: UInt8) throws -> Bool {
+        switch opcode {
         // Strings and bytes
         case 0x58: // BINUNICODE
             let count = Int(try reader.read(UInt32.self, "a BINUNICODE length"))
@@ -392,7 +423,15 @@ final class Unpickler {
             push(.bool(true))
         case 0x89: // NEWFALSE
             push(.bool(false))
+        default:
+            return false
+        }
+        return true
+    }
 
+    /// Runs `opcode` when it is one of lists, tuples, dicts and sets; false when it is not.
+    private func executeContainer(_ opcode: UInt8) throws -> Bool {
+        switch opcode {
         // Lists
         case 0x5D: // EMPTY_LIST
             lists.append([])
@@ -458,7 +497,15 @@ final class Unpickler {
             let items = try popMark("FROZENSET")
             lists.append(items)
             push(.set(lists.count - 1))
+        default:
+            return false
+        }
+        return true
+    }
 
+    /// Runs `opcode` when it is one of the memo and objects; false when it is not.
+    private func executeMemoOrObject(_ opcode: UInt8) throws -> Bool {
+        switch opcode {
         // Memo
         case 0x68: // BINGET
             try get(Int(try reader.readByte("a BINGET index")))
@@ -513,19 +560,10 @@ final class Unpickler {
         case 0x51: // BINPERSID
             let identifier = try pop("BINPERSID")
             push(.storage(try storage(for: identifier)))
-
-        // Refused
-        case 0x50: // PERSID
-            throw failure("the pickle uses a text persistent id (PERSID), which PyTorch checkpoints never hold")
-        case 0x69, 0x6F: // INST, OBJ
-            throw failure("the pickle instantiates a Python class with INST/OBJ, which is not checkpoint data; nothing is executed")
-        case 0x82, 0x83, 0x84: // EXT1, EXT2, EXT4
-            throw failure("the pickle refers to Python's extension registry (EXT1/2/4), which is not checkpoint data")
-        case 0x97, 0x98: // NEXT_BUFFER, READONLY_BUFFER
-            throw failure("the pickle uses out-of-band buffers (protocol 5), which a file cannot supply")
         default:
-            throw failure("unknown pickle opcode 0x\(hexadecimal(opcode, digits: 2)); the data is corrupt or not a pickle")
+            return false
         }
+        return true
     }
 
     // MARK: Scalars
