@@ -4,6 +4,7 @@
 import FoundationEssentials
 import Glibc
 import MILNCE
+import POSIX
 
 // MARK: - Benchmark
 
@@ -65,10 +66,7 @@ extension CaptionIndex {
             throw CaptionIndexError(path: path, operation: "benchmarking",
                                     reason: .inconsistent("samples from the index differ from samples of the CSV files"))
         }
-        func microseconds(_ duration: Duration) -> Double {
-            let (seconds, attoseconds) = duration.components
-            return (Double(seconds) * 1e6 + Double(attoseconds) * 1e-12) / Double(videos.count)
-        }
+        func microseconds(_ duration: Duration) -> Double { duration.inSeconds * 1e6 / Double(videos.count) }
         return CaptionSamplingBenchmark(samples: videos.count, indexMicrosecondsPerSample: microseconds(indexTime),
                                         csvMicrosecondsPerSample: microseconds(csvTime))
     }
@@ -119,10 +117,6 @@ extension CaptionIndex {
     public static func benchmarkFreshness(trainList: TrainList, captionRoot: String, indexPath path: String,
                                           threadCounts: [Int], changedFiles: Int) throws -> CaptionIndexFreshnessBenchmark {
         let clock = ContinuousClock()
-        func seconds(_ duration: Duration) -> Double {
-            let (whole, fraction) = duration.components
-            return Double(whole) + Double(fraction) * 1e-18
-        }
         let buildTime = try clock.measure { try build(trainList: trainList, captionRoot: captionRoot, to: path) }
         var checks: [CaptionIndexFreshnessBenchmark.Check] = []
         for threads in threadCounts {
@@ -136,7 +130,7 @@ extension CaptionIndex {
                 throw CaptionIndexError(path: path, operation: "benchmarking",
                                         reason: .inconsistent("the index was not found up to date: \(messages)"))
             }
-            checks.append(.init(threads: threads, seconds: seconds(time)))
+            checks.append(.init(threads: threads, seconds: time.inSeconds))
         }
         let changed = min(max(0, changedFiles), trainList.count)
         let step = changed == 0 ? 1 : max(1, trainList.count / changed)
@@ -153,7 +147,7 @@ extension CaptionIndex {
         let updateTime = try clock.measure {
             _ = try openOrBuild(at: path, trainList: trainList, captionRoot: captionRoot, statThreads: threadCounts.last ?? 32) { _ in }
         }
-        return CaptionIndexFreshnessBenchmark(videos: trainList.count, buildSeconds: seconds(buildTime), checks: checks,
-                                              changedFiles: changed, updateSeconds: seconds(updateTime))
+        return CaptionIndexFreshnessBenchmark(videos: trainList.count, buildSeconds: buildTime.inSeconds, checks: checks,
+                                              changedFiles: changed, updateSeconds: updateTime.inSeconds)
     }
 }

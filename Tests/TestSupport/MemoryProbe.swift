@@ -58,48 +58,71 @@ public enum MemoryProbe {
             .appendingPathComponent("milnce-memory-probe-\(UUID().uuidString.prefix(8)).log")
         defer { try? FileManager.default.removeItem(at: log) }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable.path] + command).map { strdup($0) } + [nil]
-        defer { for argument in argv { free(argument) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
-        guard spawned == 0 else {
-            throw TestSupportError("cannot start \(executable.path): \(String(cString: strerror(spawned)))")
-        }
-
-        var status: Int32 = 0
-        var usage = rusage()
-        let deadline = Date().addingTimeInterval(timeoutSeconds)
-        var timedOut = false
-        while true {
-            let waited = wait4(pid, &status, timedOut ? 0 : WNOHANG, &usage)
-            if waited == pid { break }
-            if waited < 0 {
-                guard errno == EINTR else { throw TestSupportError("wait4 failed: \(String(cString: strerror(errno)))") }
-                continue
-            }
-            if Date() > deadline {
-                kill(pid, SIGKILL)
-                timedOut = true
-            } else {
-                usleep(20_000)
-            }
-        }
-        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-        let report = Report(command: command, output: output, peakResidentBytes: usage.ru_maxrss * 1024)
-        let signal = status & 0x7F
-        if timedOut {
+        let run = try spawnMeasuringPeakMemory(executable, command, log: log, timeoutSeconds: timeoutSeconds)
+        let report = Report(command: command, output: run.output, peakResidentBytes: run.peakResidentBytes)
+        if run.timedOut {
             throw TestSupportError("\(report)\n(killed after \(Int(timeoutSeconds)) s)")
-        } else if signal != 0 {
+        } else if let signal = run.signal {
             throw TestSupportError("\(report)\n(killed by signal \(signal))")
-        } else if (status >> 8) & 0xFF != 0 {
-            throw TestSupportError("\(report)\n(exit status \((status >> 8) & 0xFF))")
+        } else if run.status != 0 {
+            throw TestSupportError("\(report)\n(exit status \(run.status))")
         }
         return report
     }
+}
+
+/// How a child run by `spawnMeasuringPeakMemory` ended.
+public struct MeasuredRun {
+    /// The exit status, or 128 + the signal that killed it.
+    public var status: Int32
+    /// The signal that killed it, if one did.
+    public var signal: Int32?
+    /// Its standard output and error, interleaved.
+    public var output: String
+    /// Its peak resident memory alone (`ru_maxrss` from `wait4`), in bytes.
+    public var peakResidentBytes: Int
+    /// Whether it ran past its time limit and was killed.
+    public var timedOut: Bool
+}
+
+/// Runs `executable` with standard input from `/dev/null` and its output in `log`, killing it
+/// after `timeoutSeconds` (when given); returns how it ended, its output and its peak memory.
+public func spawnMeasuringPeakMemory(_ executable: URL, _ arguments: [String], log: URL,
+                                     timeoutSeconds: Double? = nil) throws -> MeasuredRun {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable.path] + arguments).map { strdup($0) } + [nil]
+    defer { for argument in argv { free(argument) } }
+    var pid: pid_t = 0
+    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
+    guard spawned == 0 else {
+        throw TestSupportError("cannot start \(executable.path): \(String(cString: strerror(spawned)))")
+    }
+
+    var status: Int32 = 0
+    var usage = rusage()
+    let deadline = timeoutSeconds.map { Date().addingTimeInterval($0) }
+    var timedOut = false
+    while true {
+        let waited = wait4(pid, &status, timedOut || deadline == nil ? 0 : WNOHANG, &usage)
+        if waited == pid { break }
+        if waited < 0 {
+            guard errno == EINTR else { throw TestSupportError("wait4 failed: \(String(cString: strerror(errno)))") }
+            continue
+        }
+        if let deadline, Date() > deadline {
+            kill(pid, SIGKILL)
+            timedOut = true
+        } else {
+            usleep(20_000)
+        }
+    }
+    let signal = status & 0x7F
+    return MeasuredRun(status: signal == 0 ? (status >> 8) & 0xFF : 128 + signal, signal: signal == 0 ? nil : signal,
+                       output: (try? String(contentsOf: log, encoding: .utf8)) ?? "",
+                       peakResidentBytes: usage.ru_maxrss * 1024, timedOut: timedOut)
 }

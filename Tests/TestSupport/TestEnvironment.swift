@@ -57,6 +57,27 @@ public enum TestEnvironment {
         return url
     }
 
+    /// A new empty folder under the system's temporary directory, removed when the test process
+    /// exits: for fixtures made once and shared by every test of the process.
+    public static func sharedTemporaryDirectory(_ label: String) throws -> URL {
+        let url = try temporaryDirectory(label)
+        let isFirst = foldersRemovedAtExit.withLock { folders in
+            folders.append(url)
+            return folders.count == 1
+        }
+        if isFirst {
+            atexit {
+                for folder in TestEnvironment.foldersRemovedAtExit.withLock({ $0 }) {
+                    try? FileManager.default.removeItem(at: folder)
+                }
+            }
+        }
+        return url
+    }
+
+    /// The folders `sharedTemporaryDirectory` made, removed at exit.
+    private static let foldersRemovedAtExit = Mutex<[URL]>([])
+
     /// Returns `url` when it exists; otherwise the reason it is missing, which the caller turns
     /// into a skip (outside CI) or a failure (under CI).
     public static func missingReason(_ url: URL?, what: String) -> String? {

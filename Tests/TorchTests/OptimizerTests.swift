@@ -72,6 +72,20 @@ struct TorchOptimizerRun {
         return largest
     }
 
+    /// Takes PyTorch's steps with `optimizer` on `parameters` (its learning rate and gradients at
+    /// each), comparing the parameters after every step; returns the largest relative error.
+    func replay(_ optimizer: Optimizer, on parameters: [Tensor],
+                sourceLocation: SourceLocation = #_sourceLocation) throws -> Double {
+        var largest = 0.0
+        for step in 0..<steps {
+            optimizer.learningRate = learningRates[step]
+            try setGradients(of: parameters, step: step)
+            try optimizer.step()
+            largest = max(largest, try expectParameters(parameters, afterStep: step, sourceLocation: sourceLocation))
+        }
+        return largest
+    }
+
     /// Checks that training moved every trained parameter well away from its start (so that
     /// agreement after the steps says something about the updates) and left the frozen one.
     func expectMoved(_ parameters: [Tensor], sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -97,13 +111,7 @@ struct TorchOptimizerRun {
         let torch = try TorchOptimizerRun(optimizer: "adam", learningRate: 0.1, weightDecay: weightDecay)
         let parameters = try torch.makeParameters()
         let adam = Adam(parameters: parameters, learningRate: 0.1, weightDecay: weightDecay, implementation: implementation)
-        var largest = 0.0
-        for step in 0..<torch.steps {
-            adam.learningRate = torch.learningRates[step]
-            try torch.setGradients(of: parameters, step: step)
-            try adam.step()
-            largest = max(largest, try torch.expectParameters(parameters, afterStep: step))
-        }
+        let largest = try torch.replay(adam, on: parameters)
         print("Adam \(implementation), weight decay \(weightDecay): largest relative error \(largest)")
         try torch.expectMoved(parameters)
 
@@ -124,13 +132,7 @@ struct TorchOptimizerRun {
         let torch = try TorchOptimizerRun(optimizer: "sgd", learningRate: 0.1, momentum: momentum, weightDecay: weightDecay)
         let parameters = try torch.makeParameters()
         let sgd = SGD(parameters: parameters, learningRate: 0.1, momentum: momentum, weightDecay: weightDecay)
-        var largest = 0.0
-        for step in 0..<torch.steps {
-            sgd.learningRate = torch.learningRates[step]
-            try torch.setGradients(of: parameters, step: step)
-            try sgd.step()
-            largest = max(largest, try torch.expectParameters(parameters, afterStep: step))
-        }
+        let largest = try torch.replay(sgd, on: parameters)
         print("SGD momentum \(momentum), weight decay \(weightDecay): largest relative error \(largest)")
         try torch.expectMoved(parameters)
 

@@ -15,15 +15,8 @@ enum ClipTestVideo {
 
     static func url() throws -> URL { try shared.get() }
 
-    /// The video's folder, removed when the test process exits.
-    private static let folder = Mutex<URL?>(nil)
-
     private static func make() throws -> URL {
-        let folder = try TestEnvironment.temporaryDirectory("clip")
-        ClipTestVideo.folder.withLock { $0 = folder }
-        atexit {
-            if let folder = ClipTestVideo.folder.withLock({ $0 }) { try? FileManager.default.removeItem(at: folder) }
-        }
+        let folder = try TestEnvironment.sharedTemporaryDirectory("clip")
         let url = folder.appendingPathComponent("texture.mp4")
         let width = 320, height = 240
         let writer = try VideoWriter(url: url, width: width, height: height, framesPerSecond: 25, codec: .h264,

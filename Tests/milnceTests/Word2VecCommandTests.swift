@@ -232,27 +232,3 @@ func milnceExecutable() throws -> URL {
     if let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) { return found }
     try TestEnvironment.skipOrFail("the milnce executable is not built (looked at \(candidates.map(\.path)))")
 }
-
-/// Runs `executable` with its output in `log`; returns its exit status, output and peak resident
-/// memory (`ru_maxrss` of this child alone, from `wait4`).
-func spawnMeasuringPeakMemory(_ executable: URL, _ arguments: [String], log: URL) throws
-    -> (status: Int32, output: String, peakResidentBytes: Int) {
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 1, log.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable.path] + arguments).map { strdup($0) } + [nil]
-    defer { for argument in argv { free(argument) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, executable.path, &actions, nil, argv, environ)
-    guard spawned == 0 else { throw TestSupportError("cannot start \(executable.path): \(String(cString: strerror(spawned)))") }
-    var status: Int32 = 0
-    var usage = rusage()
-    while wait4(pid, &status, 0, &usage) < 0 {
-        guard errno == EINTR else { throw TestSupportError("wait4 failed: \(String(cString: strerror(errno)))") }
-    }
-    let exitStatus = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-    return (exitStatus, output, usage.ru_maxrss * 1024)
-}

@@ -198,12 +198,9 @@ extension CaptionIndex {
                    + "not \(captionRoot)")
             return .build(nil)
         }
-        let clock = ContinuousClock()
-        let started = clock.now
+        let started = ContinuousClock.now
         let current = CaptionFileStamp.stamps(of: trainList, captionRoot: captionRoot, threads: statThreads)
-        let (seconds, attoseconds) = (clock.now - started).components
-        let checked = "\(trainList.count) caption files checked in "
-            + String(cFormat: "%.2f", Double(seconds) + Double(attoseconds) * 1e-18) + " s"
+        let checked = "\(trainList.count) caption files checked in " + String(cFormat: "%.2f", started.elapsedSeconds) + " s"
         let changes = CaptionFileChanges(recorded: existing.recordedStamps, current: current)
         guard !changes.isEmpty else {
             report("caption index \(path) is up to date (\(checked))")

@@ -286,10 +286,7 @@ public final class EpochBatches: Sequence, IteratorProtocol {
     public var count: Int { context.batches.count }
 
     /// Seconds the consumer has waited for data.
-    public var waitingSeconds: Double {
-        let components = samples.waitingTime.components
-        return Double(components.seconds) + Double(components.attoseconds) * 1e-18
-    }
+    public var waitingSeconds: Double { samples.waitingTime.inSeconds }
 
     /// Why the batches ended before the end of the epoch, when something other than `stop()`
     /// ended them (a batch tensor could not be allocated or written); nil otherwise.

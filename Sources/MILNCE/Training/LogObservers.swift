@@ -1,4 +1,5 @@
 import FoundationEssentials
+import POSIX
 
 /// The steps between two log lines (`--n_display` batches): their mean loss, speed and data wait.
 struct DisplayWindow {
@@ -35,7 +36,7 @@ struct DisplayWindow {
         lossSum += step.loss
         clips += step.clips
         guard (step.batch + 1) % length == 0 else { return nil }
-        let elapsed = seconds(start.duration(to: .now))
+        let elapsed = start.elapsedSeconds
         let figures = Figures(meanLoss: lossSum / Double(length), learningRate: step.learningRate,
                               elapsedSeconds: elapsed, clipsPerSecond: Double(clips) / max(elapsed, 1e-9),
                               dataWaitFraction: (step.dataWaitSeconds - waitAtStart) / max(elapsed, 1e-9))
@@ -45,12 +46,6 @@ struct DisplayWindow {
         waitAtStart = step.dataWaitSeconds
         return figures
     }
-}
-
-/// A duration in seconds.
-private func seconds(_ duration: Duration) -> Double {
-    let parts = duration.components
-    return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
 }
 
 // MARK: - The text log

@@ -53,16 +53,8 @@ final class LoaderDataset: Sendable {
 
     static func get() throws -> LoaderDataset { try shared.get() }
 
-    /// The shared dataset's folder, removed when the test process exits.
-    private static let sharedFolder = Mutex<URL?>(nil)
-
     private init() throws {
-        let scratch = try TestEnvironment.temporaryDirectory("loader")
-        folder = scratch
-        LoaderDataset.sharedFolder.withLock { $0 = scratch }
-        atexit {
-            if let folder = LoaderDataset.sharedFolder.withLock({ $0 }) { try? FileManager.default.removeItem(at: folder) }
-        }
+        folder = try TestEnvironment.sharedTemporaryDirectory("loader")
         videoRoot = folder.appendingPathComponent("videos")
         captionRoot = folder.appendingPathComponent("captions").path
         try FileManager.default.createDirectory(at: videoRoot, withIntermediateDirectories: true)

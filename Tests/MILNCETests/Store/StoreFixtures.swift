@@ -35,16 +35,9 @@ final class StoreTestSet: Sendable {
 
     static func get() throws -> StoreTestSet { try shared.get() }
 
-    /// The shared set's folder, removed when the test process exits.
-    private static let sharedFolder = Mutex<URL?>(nil)
-
     private init() throws {
-        let folder = try TestEnvironment.temporaryDirectory("store-set")
+        let folder = try TestEnvironment.sharedTemporaryDirectory("store-set")
         self.folder = folder
-        StoreTestSet.sharedFolder.withLock { $0 = folder }
-        atexit {
-            if let folder = StoreTestSet.sharedFolder.withLock({ $0 }) { try? FileManager.default.removeItem(at: folder) }
-        }
         videoRoot = folder.appendingPathComponent("videos")
         captionRoot = folder.appendingPathComponent("captions").path
         try FileManager.default.createDirectory(at: videoRoot.appendingPathComponent("nested"), withIntermediateDirectories: true)

@@ -17,16 +17,10 @@ enum SyntheticFixtures {
 
     /// The shared dataset, or the error that prevented making it.
     static let shared: Result<SyntheticDatasetSummary, Error> = Result {
-        let folder = try TestEnvironment.temporaryDirectory("synth")
-        sharedFolder.withLock { $0 = folder }
-        atexit {
-            if let folder = SyntheticFixtures.sharedFolder.withLock({ $0 }) { try? FileManager.default.removeItem(at: folder) }
-        }
+        let folder = try TestEnvironment.sharedTemporaryDirectory("synth")
         return try SyntheticDataset.generate(options: options, in: folder)
     }
 
-    /// The shared dataset's folder, removed when the test process exits.
-    private static let sharedFolder = Mutex<URL?>(nil)
 
     /// The shared dataset's summary; throws when it could not be made.
     static func dataset() throws -> SyntheticDatasetSummary {
